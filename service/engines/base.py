@@ -1,0 +1,22 @@
+"""The one engine interface every runtime implements.
+
+An engine owns one inference session. It is not assumed to be thread-safe: exactly one owner
+(the pipeline in the CLI, a batcher worker in the server) calls ``run``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Tensor = npt.NDArray[np.float32]
+
+
+class Engine(Protocol):
+    name: str  # "onnxruntime", "paddle", "torch"
+
+    def run(self, batch: Tensor) -> Tensor:
+        """Run one float32 NCHW batch; return the model's first output as float32."""
+        ...

@@ -1,0 +1,121 @@
+"""Frozen values passed between pipeline stages.
+
+Pixel arrays are numpy uint8, shape (H, W, 3), BGR channel order (OpenCV's), C-contiguous.
+Coordinates are float pixels of the decoded source image, x to the right, y down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+Pixels = npt.NDArray[np.uint8]
+Points = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class Image:
+    """A decoded image: BGR uint8 pixels plus where they came from."""
+
+    pixels: Pixels
+    format: str  # "JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "RAW" (already an array)
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+
+@dataclass(frozen=True)
+class Quad:
+    """Four corners, clockwise from top-left (as read), in source-image pixels."""
+
+    points: Points
+
+    @classmethod
+    def from_array(cls, arr: npt.ArrayLike) -> Quad:
+        a = np.asarray(arr, dtype=np.float64).reshape(4, 2)
+        pts = tuple((float(x), float(y)) for x, y in a)
+        return cls(points=pts)  # type: ignore[arg-type]
+
+    def as_array(self) -> npt.NDArray[np.float32]:
+        return np.asarray(self.points, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One text region found by the detector."""
+
+    quad: Quad
+    score: float
+
+
+@dataclass(frozen=True)
+class Crop:
+    """An upright, axis-aligned text-line image cut out of the source."""
+
+    pixels: Pixels
+    quad: Quad  # where it came from in the source image
+    det_score: float = 1.0
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """What the recogniser read from one crop."""
+
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class TextLine:
+    quad: Quad
+    text: str
+    score: float  # recognition confidence in [0, 1]
+    angle: Literal[0, 180] = 0
+    det_score: float = 1.0
+
+
+@dataclass(frozen=True)
+class DetOptions:
+    """DB detector knobs; every field changes output, so all are part of the cache fingerprint."""
+
+    limit_side_len: int = 960
+    limit_type: Literal["max", "min"] = "max"
+    thresh: float = 0.3
+    box_thresh: float = 0.6
+    unclip_ratio: float = 1.5
+    max_candidates: int = 1000
+    min_size: float = 3.0
+    use_dilation: bool = False
+    score_mode: Literal["fast", "slow"] = "fast"
+
+
+@dataclass(frozen=True)
+class OcrOptions:
+    det: DetOptions = field(default_factory=DetOptions)
+    use_cls: bool = True
+    cls_thresh: float = 0.9
+    decoder: Literal["greedy", "beam"] = "greedy"
+    beam_width: int = 5
+    drop_score: float = 0.5  # lines whose recognition score is below this are dropped
+
+
+@dataclass(frozen=True)
+class OcrResult:
+    lines: tuple[TextLine, ...]
+    width: int
+    height: int
+    model_set: str
+    model_versions: dict[str, str]
+    timings_ms: dict[str, float]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(line.text for line in self.lines)
