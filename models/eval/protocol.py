@@ -3,7 +3,8 @@
 See `../shared/datasets/README.md` ("How to score"):
 - SROIE: labels are upper-case -> compare case-insensitively; `***` marks unlabelled (Chinese) text.
 - IIIT5K: case-insensitive, alphanumeric characters only.
-- plates: exact string match.
+- plates: exact string match, after removing the separator dot ("·") and spaces that plate
+  readers print between the region code and the number (the labels never contain them).
 - FUNSD: as written (mixed case, punctuation kept).
 - MSRA-TD500: detection only (IoU >= 0.5); `difficult` / `ignore` lines are don't-care.
 Everywhere: a GT line whose text is `###` is a don't-care region.
@@ -28,8 +29,11 @@ class Protocol:
     has_text: bool = True  # False: detection only (no transcriptions)
     iou_threshold: float = 0.5
     ignore_texts: tuple[str, ...] = DEFAULT_IGNORE_TEXTS  # GT texts that mark don't-care regions
+    strip_chars: str = ""  # characters removed from both sides before comparing
 
     def normalize(self, text: str | None) -> str:
+        if text and self.strip_chars:
+            text = text.translate({ord(c): None for c in self.strip_chars})
         return normalize(text, case_insensitive=self.case_insensitive, alnum_only=self.alnum_only)
 
     def to_dict(self) -> dict[str, Any]:
@@ -44,7 +48,7 @@ _RULES: tuple[tuple[str, Protocol], ...] = (
     ("iiit5k", Protocol(case_insensitive=True, alnum_only=True)),
     ("msra_td500", Protocol(has_text=False)),
     ("funsd", Protocol()),
-    ("cn_license_plate", Protocol()),
+    ("cn_license_plate", Protocol(strip_chars="·• ")),
     ("angle_cls", Protocol()),
 )
 

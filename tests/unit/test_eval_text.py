@@ -112,4 +112,10 @@ def test_protocol_flags_by_name() -> None:
     assert iiit.case_insensitive and iiit.alnum_only
     assert not protocol_for("msra_td500_train").has_text
     assert protocol_for("funsd_train") == Protocol()
-    assert protocol_for("cn_license_plate_crops") == Protocol()
+    assert protocol_for("cn_license_plate_crops").strip_chars  # the separator dot
+
+
+def test_plate_protocol_ignores_the_separator_dot() -> None:
+    plate = protocol_for("cn_license_plate_crops")
+    assert plate.normalize("京P·L3N67") == plate.normalize("京PL3N67")
+    assert plate.normalize("京PL3N68") != plate.normalize("京PL3N67")

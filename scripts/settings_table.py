@@ -1,0 +1,18 @@
+"""Print the README's configuration table from service.settings (tests check they agree)."""
+
+from __future__ import annotations
+
+from service.settings import Settings
+
+
+def table() -> str:
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = "—" if default is None else f"`{default}`"
+        rows.append(f"| `OCR_{name.upper()}` | {shown} | {field.description or ''} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(table())

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Idempotent set-up on a fresh machine: virtualenv, the project (+dev tools with --dev),
+# the default model sets pulled and sha256-verified, and (with --dev) the fonts the tests render.
+# Usage: scripts/setup.sh [--dev]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEV=0
+[[ "${1:-}" == "--dev" ]] && DEV=1
+PY=${PYTHON:-python3}
+VENV=.venv
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+
+"$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
+  || { log "Python >= 3.11 is required (found $("$PY" --version 2>&1))"; exit 1; }
+
+if [[ ! -x $VENV/bin/python ]]; then
+  log "creating $VENV"
+  "$PY" -m venv "$VENV"
+fi
+
+# Reinstall only when pyproject.toml (or the extras asked for) changed.
+extras=$([[ $DEV == 1 ]] && echo "[dev]" || echo "")
+stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)${extras:+-dev}"
+if [[ ! -f $stamp ]]; then
+  log "installing ocr-service$extras into $VENV"
+  $VENV/bin/python -m pip install --quiet --upgrade pip
+  $VENV/bin/python -m pip install --quiet -e ".$extras"
+  rm -f "$VENV"/.installed-*
+  touch "$stamp"
+fi
+
+# Models: every catalogue set, verified (a no-op when already present and intact).
+$VENV/bin/ocr models pull --all
+
+if [[ $DEV == 1 ]] && ! fc-list :lang=zh 2>/dev/null | grep -q .; then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    log "installing a CJK font for the rendering tests (fonts-wqy-microhei)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei fontconfig >/dev/null
+  else
+    log "no CJK font found and cannot apt-get install one: Chinese rendering tests will skip"
+  fi
+fi
+log "ready"

@@ -1,0 +1,93 @@
+"""`ocr eval --dataset DIR`: accuracy on labels.jsonl datasets; JSON report + printed table."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Literal
+
+import click
+
+from models.eval.datasets import load_dataset
+from models.eval.report import Report, format_table, score
+from models.eval.runner import evaluate, load_predictions
+from models.eval.runner import save_predictions as write_records
+from service.cli.common import dataset_predictor, default_options, open_pipeline, settings_with
+
+
+@click.command("eval")
+@click.option(
+    "--dataset",
+    "datasets",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A folder with labels.jsonl (repeatable).",
+)
+@click.option("--limit", type=int, help="Only the first N samples (after --offset).")
+@click.option("--offset", type=int, default=0, show_default=True)
+@click.option("--model", "-m", help="Model set name or alias.")
+@click.option("--decoder", type=click.Choice(["greedy", "beam"]))
+@click.option("--threads", type=int)
+@click.option(
+    "--case-insensitive/--case-sensitive",
+    default=None,
+    help="Override the dataset protocol (SROIE and IIIT5K default to insensitive).",
+)
+@click.option(
+    "--predictions",
+    type=click.Path(exists=True, path_type=Path),
+    help="Score this predictions JSONL instead of running the pipeline (one dataset).",
+)
+@click.option(
+    "--save-predictions",
+    type=click.Path(path_type=Path),
+    help="Folder to write <dataset>.predictions.jsonl into.",
+)
+@click.option("--out", type=click.Path(path_type=Path), help="Write the JSON report here.")
+@click.option("--progress/--no-progress", default=True)
+def eval_(
+    datasets: tuple[Path, ...],
+    limit: int | None,
+    offset: int,
+    model: str | None,
+    decoder: Literal["greedy", "beam"] | None,
+    threads: int | None,
+    case_insensitive: bool | None,
+    predictions: Path | None,
+    save_predictions: Path | None,
+    out: Path | None,
+    progress: bool,
+) -> None:
+    """Evaluate detection, end-to-end, word/line recognition or angle accuracy."""
+    if predictions and len(datasets) != 1:
+        raise click.UsageError("--predictions scores exactly one --dataset")
+    reports: list[Report] = []
+    model_set = None
+    if predictions:
+        ds = load_dataset(datasets[0], limit=limit, offset=offset)
+        reports.append(score(ds, load_predictions(predictions), case_insensitive=case_insensitive))
+    else:
+        s = settings_with(threads)
+        pipeline = open_pipeline(s, model)
+        model_set = {"name": pipeline.name, "versions": pipeline.versions}
+        opts = default_options(s)
+        if decoder:
+            opts = dataclasses.replace(opts, decoder=decoder)
+        for d in datasets:
+            ds = load_dataset(d, limit=limit, offset=offset)
+            predict = dataset_predictor(pipeline, ds.kind, opts, s)
+            report, records = evaluate(
+                ds, predict, progress, on_error="empty", case_insensitive=case_insensitive
+            )
+            reports.append(report)
+            if save_predictions:
+                save_predictions.mkdir(parents=True, exist_ok=True)
+                write_records(save_predictions / f"{ds.name}.predictions.jsonl", records)
+    click.echo(format_table(reports))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        doc = {"model_set": model_set, "reports": [r.to_dict() for r in reports]}
+        out.write_text(json.dumps(doc, indent=2, ensure_ascii=False))
+        click.echo(f"report written to {out}", err=True)

@@ -1,0 +1,101 @@
+"""OcrPipeline.run(image, options) -> OcrResult. Reads like the data flow:
+
+detect -> reading order -> perspective crops -> 0/180 classify (+ flip) -> recognise -> lines.
+Holds no per-request state: options travel with every call as a frozen value.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from models.codec.ctc import Decoder
+from service.ocr.classify import AngleClassifier, rotate_upright
+from service.ocr.crop import make_crops, sort_reading_order
+from service.ocr.detect import TextDetector
+from service.ocr.recognize import TextRecognizer
+from service.ocr.types import Crop, Image, OcrOptions, OcrResult, Pixels, Recognition, TextLine
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.ms[stage] = self.ms.get(stage, 0.0) + (time.perf_counter() - start) * 1000.0
+
+
+@dataclass(frozen=True)
+class _Oriented:
+    pixels: Pixels
+    angle: int
+
+
+class OcrPipeline:
+    def __init__(
+        self,
+        name: str,
+        versions: dict[str, str],
+        detector: TextDetector,
+        classifier: AngleClassifier,
+        recognizer: TextRecognizer,
+    ) -> None:
+        self.name = name
+        self.versions = versions
+        self.detector = detector
+        self.classifier = classifier
+        self.recognizer = recognizer
+
+    def run(self, image: Image, options: OcrOptions) -> OcrResult:
+        timer = _Timer()
+        with timer("det"):
+            detections = self.detector.detect(image, options.det)
+        with timer("crop"):
+            crops = make_crops(image, sort_reading_order(detections))
+        with timer("cls"):
+            oriented = self._orient(crops, options)
+        with timer("rec"):
+            recs = self.recognizer.recognize([o.pixels for o in oriented], _decoder(options))
+        lines = tuple(
+            TextLine(quad=c.quad, text=r.text, score=r.score, angle=o.angle, det_score=c.det_score)  # type: ignore[arg-type]
+            for c, o, r in zip(crops, oriented, recs, strict=True)
+            if r.text.strip() and r.score >= options.drop_score
+        )
+        timer.ms["total"] = sum(timer.ms.values())
+        return OcrResult(
+            lines=lines,
+            width=image.width,
+            height=image.height,
+            model_set=self.name,
+            model_versions=dict(self.versions),
+            timings_ms=timer.ms,
+        )
+
+    def _orient(self, crops: Sequence[Crop], options: OcrOptions) -> list[_Oriented]:
+        pixels = [c.pixels for c in crops]
+        if not options.use_cls or not crops:
+            return [_Oriented(p, 0) for p in pixels]
+        results = self.classifier.classify(pixels)
+        upright = rotate_upright(pixels, results, options.cls_thresh)
+        return [_Oriented(u, 0 if u is p else 180) for u, p in zip(upright, pixels, strict=True)]
+
+    def read_line(self, image: Image, options: OcrOptions) -> Recognition:
+        """Recognition only: the whole image is one text line (word/line crop sets)."""
+        return self.recognizer.recognize([image.pixels], _decoder(options))[0]
+
+    def classify_angle(self, image: Image) -> tuple[int, float]:
+        """0/180 classification only: the whole image is one text line."""
+        angle, score = self.classifier.classify([image.pixels])[0]
+        return int(angle), float(score)
+
+    def warmup(self) -> None:
+        self.recognizer.warmup()
+
+
+def _decoder(options: OcrOptions) -> Decoder:
+    return Decoder(kind=options.decoder, beam_width=options.beam_width)
