@@ -17,7 +17,8 @@ from service.ocr.pipeline import OcrPipeline
 from service.ocr.types import OcrOptions
 from service.settings import Settings, get_settings
 
-Predict = Callable[[Path], Mapping[str, Any]]
+PredictBytes = Callable[[bytes], Mapping[str, Any]]
+DATASETS_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 
 
 def decode_limits(s: Settings) -> DecodeLimits:
@@ -40,29 +41,42 @@ def open_pipeline(s: Settings, model: str | None) -> OcrPipeline:
         sys.exit(2)
 
 
+def resolve_dataset(arg: str) -> Path:
+    """A dataset folder by path, or by name under ../shared/datasets."""
+    for candidate in (Path(arg), DATASETS_DIR / arg):
+        if (candidate / "labels.jsonl").is_file():
+            return candidate
+    raise click.BadParameter(f"{arg!r} is neither a folder with labels.jsonl nor a dataset name")
+
+
 def dataset_predictor(
     pipeline: OcrPipeline, kind: str, options: OcrOptions, s: Settings
-) -> Predict:
-    """A function image-path -> prediction record in the dataset's label format."""
+) -> PredictBytes:
+    """A function image-bytes -> prediction record in the dataset's label format."""
     limits = decode_limits(s)
 
-    def page(path: Path) -> dict[str, Any]:
-        result = pipeline.run(decode_image(path.read_bytes(), limits), options)
+    def page(data: bytes) -> dict[str, Any]:
+        result = pipeline.run(decode_image(data, limits), options)
         lines = [
             {"points": [list(p) for p in ln.quad.points], "text": ln.text, "score": ln.score}
             for ln in result.lines
         ]
         return {"lines": lines}
 
-    def crop(path: Path) -> dict[str, Any]:
-        rec = pipeline.read_line(decode_image(path.read_bytes(), limits), options)
+    def crop(data: bytes) -> dict[str, Any]:
+        rec = pipeline.read_line(decode_image(data, limits), options)
         return {"text": rec.text, "score": rec.score}
 
-    def angle(path: Path) -> dict[str, Any]:
-        deg, score = pipeline.classify_angle(decode_image(path.read_bytes(), limits))
+    def angle(data: bytes) -> dict[str, Any]:
+        deg, score = pipeline.classify_angle(decode_image(data, limits))
         return {"angle": deg, "score": score}
 
     return {"page": page, "crop": crop, "angle": angle}[kind]
+
+
+def reading_files(predict: PredictBytes) -> Callable[[Path], Mapping[str, Any]]:
+    """Adapt a bytes predictor to the eval runner, which hands over file paths."""
+    return lambda path: predict(path.read_bytes())
 
 
 def default_options(s: Settings) -> OcrOptions:

@@ -13,7 +13,14 @@ from models.eval.datasets import load_dataset
 from models.eval.report import Report, format_table, score
 from models.eval.runner import evaluate, load_predictions
 from models.eval.runner import save_predictions as write_records
-from service.cli.common import dataset_predictor, default_options, open_pipeline, settings_with
+from service.cli.common import (
+    dataset_predictor,
+    default_options,
+    open_pipeline,
+    reading_files,
+    resolve_dataset,
+    settings_with,
+)
 
 
 @click.command("eval")
@@ -22,8 +29,7 @@ from service.cli.common import dataset_predictor, default_options, open_pipeline
     "datasets",
     multiple=True,
     required=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="A folder with labels.jsonl (repeatable).",
+    help="A folder with labels.jsonl, or a name under ../shared/datasets (repeatable).",
 )
 @click.option("--limit", type=int, help="Only the first N samples (after --offset).")
 @click.option("--offset", type=int, default=0, show_default=True)
@@ -48,7 +54,7 @@ from service.cli.common import dataset_predictor, default_options, open_pipeline
 @click.option("--out", type=click.Path(path_type=Path), help="Write the JSON report here.")
 @click.option("--progress/--no-progress", default=True)
 def eval_(
-    datasets: tuple[Path, ...],
+    datasets: tuple[str, ...],
     limit: int | None,
     offset: int,
     model: str | None,
@@ -66,7 +72,7 @@ def eval_(
     reports: list[Report] = []
     model_set = None
     if predictions:
-        ds = load_dataset(datasets[0], limit=limit, offset=offset)
+        ds = load_dataset(resolve_dataset(datasets[0]), limit=limit, offset=offset)
         reports.append(score(ds, load_predictions(predictions), case_insensitive=case_insensitive))
     else:
         s = settings_with(threads)
@@ -76,10 +82,14 @@ def eval_(
         if decoder:
             opts = dataclasses.replace(opts, decoder=decoder)
         for d in datasets:
-            ds = load_dataset(d, limit=limit, offset=offset)
+            ds = load_dataset(resolve_dataset(d), limit=limit, offset=offset)
             predict = dataset_predictor(pipeline, ds.kind, opts, s)
             report, records = evaluate(
-                ds, predict, progress, on_error="empty", case_insensitive=case_insensitive
+                ds,
+                reading_files(predict),
+                progress,
+                on_error="empty",
+                case_insensitive=case_insensitive,
             )
             reports.append(report)
             if save_predictions:
