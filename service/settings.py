@@ -30,7 +30,8 @@ class Settings(BaseSettings):
     # engine (ONNX Runtime, CPU)
     intra_op_threads: int = Field(0, ge=0, description="Threads per inference; 0 = all cores.")
     inter_op_threads: int = Field(1, ge=0, description="Parallel graph branches.")
-    cpu_mem_arena: bool = Field(False, description="ONNX Runtime CPU memory arena.")
+    cpu_mem_arena: bool = Field(True, description="ONNX Runtime CPU memory arena.")
+    mem_pattern: bool = Field(False, description="ONNX Runtime memory-pattern planning.")
     graph_optimization: Literal["disable", "basic", "extended", "all"] = Field(
         "all", description="ONNX Runtime graph optimisation level."
     )

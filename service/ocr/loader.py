@@ -42,6 +42,7 @@ def make_engine(task: ResolvedTask, s: Settings) -> Engine:
         intra_op_threads=s.intra_op_threads,
         inter_op_threads=s.inter_op_threads,
         cpu_mem_arena=s.cpu_mem_arena,
+        mem_pattern=s.mem_pattern,
         graph_optimization=s.graph_optimization,
     )
     return OnnxEngine(task.path, opts)
