@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     max_image_side: int = Field(16_384, gt=0, description="Largest width or height decoded.")
 
     # pipeline defaults (each overridable per request)
-    det_limit_side_len: int = Field(960, ge=32, le=4096, description="Detector input side limit.")
+    det_limit_side_len: int = Field(1280, ge=32, le=4096, description="Detector input side limit.")
     det_limit_type: Literal["max", "min"] = Field(
         "max", description="max: longest side <= limit; min: shortest side >= limit."
     )

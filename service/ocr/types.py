@@ -86,7 +86,7 @@ class TextLine:
 class DetOptions:
     """DB detector knobs; every field changes output, so all are part of the cache fingerprint."""
 
-    limit_side_len: int = 960
+    limit_side_len: int = 1280
     limit_type: Literal["max", "min"] = "max"
     thresh: float = 0.3
     box_thresh: float = 0.6
