@@ -1,0 +1,259 @@
+"""CTC recogniser stage: crops -> (text, score).
+
+Three steps, so that a cross-request batcher can own the middle one:
+
+1. ``preprocess`` (pure): each crop is resized to the model height keeping its aspect ratio,
+   normalised, and right-padded with ``pad_value`` (0.0 after normalisation, as PP-OCR trains and
+   infers) to the smallest width bucket that holds it. A row's tensor depends only on its crop and
+   its bucket, never on its neighbours. Lines wider than the largest bucket are cut into
+   overlapping windows (not squashed); each window is a row of its own.
+2. ``infer_rows``: rows of the same bucket are stacked (sorted by width) into batches of at most
+   ``max_batch`` and run through the engine.
+   Each row keeps only the time steps that cover its own content (the padding's steps are
+   dropped, see ``RecRow.steps``), as a compact ``TopK`` table (the full 18k-class output is
+   freed after each batch).
+3. ``postprocess`` (pure): a long line's windows are spliced where their overlaps agree
+   (``models.codec.stitch``), and each line is decoded once, greedy or beam.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from models.codec.charset import Charset, CharsetError
+from models.codec.ctc import Decoder
+from models.codec.stitch import join_windows
+from models.codec.topk import DEFAULT_K, TopK
+from service.engines.base import Engine, Tensor
+from service.ocr.errors import ModelError
+from service.ocr.types import Pixels, Recognition
+
+# Padding changes what a recogniser reads (it sees the padded columns), so buckets are per model,
+# chosen on ../shared/datasets: PP-OCRv6 reads best with the least padding (64, 128, ..., 960);
+# PP-OCRv4 needs short crops padded to PP-OCR's own 320 minimum (plates: 0.98 vs 0.90 exact).
+DEFAULT_BUCKETS = tuple(range(64, 961, 64))
+MIN_320_BUCKETS = tuple(range(320, 961, 64))
+GREEDY = Decoder()
+MEAN = (0.5, 0.5, 0.5)
+STD = (0.5, 0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class RecShape:
+    """Input geometry of the recogniser. Widths are multiples of the model's time-step width."""
+
+    height: int = 48
+    buckets: tuple[int, ...] = DEFAULT_BUCKETS
+    min_width: int = 8  # never narrower than one time step
+    overlap: int = 144  # px shared by consecutive windows of a long line (3 line heights)
+    step_px: int = 8  # input px per output time step (PP-OCR rec: 8); window offsets align to it
+    pad_value: float = 0.0  # in normalised units: 0.0 is PP-OCR's padding
+
+    def __post_init__(self) -> None:
+        if not self.buckets or list(self.buckets) != sorted(set(self.buckets)):
+            raise ValueError("buckets must be a non-empty, strictly increasing tuple")
+        if any(b % self.step_px for b in self.buckets) or self.overlap % self.step_px:
+            raise ValueError(f"buckets and overlap must be multiples of step_px={self.step_px}")
+        if not 0 < self.overlap < self.buckets[-1] // 2:
+            raise ValueError("overlap must be positive and under half the largest bucket")
+
+    def bucket_for(self, width: int) -> int:
+        """The smallest bucket that holds ``width`` px (the largest one for a window)."""
+        return next((b for b in self.buckets if b >= width), self.buckets[-1])
+
+
+@dataclass(frozen=True)
+class RecRow:
+    """One model input row: a whole crop, or one window of a long line."""
+
+    crop: int  # index of the crop in the request
+    part: int  # window number within the crop (0 for a line that fits one bucket)
+    offset: int  # x of the window's first px in the resized line
+    width: int  # content px (<= bucket); the rest is padding
+    bucket: int
+    tensor: Tensor  # (3, height, bucket) float32
+
+    def steps(self, total_steps: int) -> int:
+        """Output time steps covering this row's content (those past it only see padding)."""
+        return min(total_steps, math.ceil(self.width * total_steps / self.bucket))
+
+
+def to_bgr(crop: Pixels) -> Pixels:
+    """Gray or BGRA crops to 3-channel BGR; BGR passes through."""
+    if crop.ndim == 2:
+        return np.ascontiguousarray(cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR))
+    if crop.shape[2] == 4:
+        return np.ascontiguousarray(cv2.cvtColor(crop, cv2.COLOR_BGRA2BGR))
+    return crop
+
+
+def resize_to_height(crop: Pixels, height: int, min_width: int, max_width: int | None) -> Pixels:
+    """Aspect-preserving resize to ``height`` (width = ceil(height * w / h), clamped)."""
+    h, w = crop.shape[:2]
+    width = max(min_width, math.ceil(height * w / h))
+    if max_width is not None:
+        width = min(width, max_width)
+    return np.asarray(cv2.resize(to_bgr(crop), (width, height), interpolation=cv2.INTER_LINEAR))
+
+
+def normalize(
+    pixels: Pixels, mean: Sequence[float] = MEAN, std: Sequence[float] = STD
+) -> npt.NDArray[np.float32]:
+    """BGR uint8 (H, W, 3) -> float32 (3, H, W): (px / 255 - mean) / std per channel."""
+    scale = np.float32(1.0 / 255.0)
+    x: npt.NDArray[np.float32] = pixels.astype(np.float32) * scale
+    x -= np.asarray(mean, np.float32)
+    x /= np.asarray(std, np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+def pad_right(chw: npt.NDArray[np.float32], width: int, value: float) -> Tensor:
+    out = np.full((chw.shape[0], chw.shape[1], width), value, dtype=np.float32)
+    out[:, :, : chw.shape[2]] = chw[:, :, :width]
+    return out
+
+
+def window_offsets(width: int, window: int, overlap: int) -> list[int]:
+    """Left edges of windows of ``window`` px, sharing ``overlap`` px, that cover ``width``."""
+    offsets = [0]
+    while offsets[-1] + window < width:
+        offsets.append(offsets[-1] + window - overlap)
+    return offsets
+
+
+def preprocess(crops: Sequence[Pixels], shape: RecShape = RecShape()) -> list[RecRow]:
+    """Crops -> model rows. Pure; a crop with no pixels yields no row (read as "")."""
+    rows: list[RecRow] = []
+    widest = shape.buckets[-1]
+    for i, crop in enumerate(crops):
+        if crop.size == 0:
+            continue
+        line = normalize(resize_to_height(crop, shape.height, shape.min_width, None))
+        width = line.shape[2]
+        for part, off in enumerate(window_offsets(width, widest, shape.overlap)):
+            w = min(widest, width - off)
+            bucket = shape.bucket_for(w)
+            window = pad_right(line[:, :, off : off + w], bucket, shape.pad_value)
+            rows.append(RecRow(i, part, off, w, bucket, window))
+    return rows
+
+
+def batch_size(bucket: int, max_batch: int, max_batch_px: int | None) -> int:
+    """Rows per engine call for one bucket: at most ``max_batch`` and, when a padded-width
+    budget is set, at most ``max_batch_px // bucket`` (never below 1). Activation memory grows
+    with batch x width: 16 rows of 960 px cost ~270 MB more peak RSS than 4 rows."""
+    if max_batch_px is None:
+        return max_batch
+    return max(1, min(max_batch, max_batch_px // bucket))
+
+
+def infer_rows(
+    engine: Engine,
+    rows: Sequence[RecRow],
+    max_batch: int,
+    step_px: int = 8,
+    k: int = DEFAULT_K,
+    max_batch_px: int | None = None,
+) -> list[TopK]:
+    """Run rows bucket by bucket (sorted by width) in batches of at most ``max_batch``.
+
+    Returns, per row and in row order, the top ``k`` classes of its content's time steps only
+    (``RecRow.steps``); the engine's full (N, T, C) output is dropped after each batch.
+    """
+    by_bucket: dict[int, list[int]] = defaultdict(list)
+    for idx in sorted(range(len(rows)), key=lambda j: (rows[j].bucket, rows[j].width)):
+        by_bucket[rows[idx].bucket].append(idx)
+    out: dict[int, TopK] = {}
+    for members in by_bucket.values():
+        size = batch_size(rows[members[0]].bucket, max_batch, max_batch_px)
+        for start in range(0, len(members), size):
+            chunk = members[start : start + size]
+            probs = engine.run(np.stack([rows[j].tensor for j in chunk]))
+            if probs.ndim != 3 or probs.shape[1] * step_px != rows[chunk[0]].bucket:
+                raise ModelError(
+                    f"recogniser output {probs.shape} for input width {rows[chunk[0]].bucket}; "
+                    f"expected (N, width / {step_px}, classes)"
+                )
+            for j, row_probs in zip(chunk, probs, strict=True):
+                out[j] = TopK.from_probs(row_probs[: rows[j].steps(row_probs.shape[0])], k)
+    return [out[j] for j in range(len(rows))]
+
+
+def postprocess(
+    rows: Sequence[RecRow],
+    outputs: Sequence[TopK],
+    n_crops: int,
+    charset: Charset,
+    decoder: Decoder,
+    step_px: int = 8,
+) -> list[Recognition]:
+    """Per-row outputs -> one Recognition per crop, in crop order. Pure."""
+    windows: list[list[tuple[int, TopK]]] = [[] for _ in range(n_crops)]
+    for row, out in sorted(zip(rows, outputs, strict=True), key=lambda ro: ro[0].crop):
+        windows[row.crop].append((row.offset // step_px, out))
+    results = []
+    for parts in windows:
+        if not parts:
+            results.append(Recognition("", 0.0))
+            continue
+        parts.sort(key=lambda p: p[0])
+        table, ids = join_windows([t for _, t in parts], [o for o, _ in parts]).dense()
+        text, score = decoder.decode(table, charset.subset(ids.tolist()))
+        results.append(Recognition(text, score))
+    return results
+
+
+class TextRecognizer:
+    """The recogniser stage: one engine (not shared), one charset, fixed width buckets."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        charset: Charset,
+        height: int = 48,
+        buckets: tuple[int, ...] = DEFAULT_BUCKETS,
+        max_batch: int = 16,
+        overlap: int = 144,
+        max_batch_px: int | None = None,
+    ) -> None:
+        self.engine = engine
+        self.charset = charset
+        self.shape = RecShape(height=height, buckets=buckets, overlap=overlap)
+        self.max_batch = max_batch
+        self.max_batch_px = max_batch_px
+
+    def preprocess(self, crops: Sequence[Pixels]) -> list[RecRow]:
+        return preprocess(crops, self.shape)
+
+    def infer(self, rows: Sequence[RecRow]) -> list[TopK]:
+        """The engine step (a batcher's worker would own this one)."""
+        outputs = infer_rows(
+            self.engine, rows, self.max_batch, self.shape.step_px, max_batch_px=self.max_batch_px
+        )
+        if outputs:
+            try:
+                self.charset.validate(outputs[0].num_classes)
+            except CharsetError as exc:
+                raise ModelError(str(exc)) from exc
+        return outputs
+
+    def postprocess(
+        self, rows: Sequence[RecRow], outputs: Sequence[TopK], n_crops: int, decoder: Decoder
+    ) -> list[Recognition]:
+        return postprocess(rows, outputs, n_crops, self.charset, decoder, self.shape.step_px)
+
+    def recognize(self, crops: Sequence[Pixels], decoder: Decoder = GREEDY) -> list[Recognition]:
+        rows = self.preprocess(crops)
+        return self.postprocess(rows, self.infer(rows), len(crops), decoder)
+
+    def warmup(self) -> None:
+        """Run every bucket shape once (GPU runtimes tune kernels per shape)."""
+        for bucket in self.shape.buckets:
+            self.engine.run(np.zeros((1, 3, self.shape.height, bucket), np.float32))
