@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     beam_width: int = Field(5, ge=1, le=50, description="Beam width for decoder=beam.")
     drop_score: float = Field(0.5, ge=0, le=1, description="Drop lines read below this score.")
     rec_batch_size: int = Field(16, ge=1, le=256, description="Max crops per rec inference.")
+    rec_batch_width: int = Field(
+        960, ge=64, description="Max padded width per rec batch (rows x bucket px): bounds RAM."
+    )
 
 
 @lru_cache(maxsize=1)

@@ -41,6 +41,7 @@ class InputContract(_Frozen):
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     height: int | None = None
     width: int | None = None
+    buckets: tuple[int, ...] | None = None  # rec: input width buckets (multiples of 8)
 
 
 class DictionarySpec(_Frozen):

@@ -12,7 +12,7 @@ from service.ocr.classify import AngleClassifier
 from service.ocr.detect import DetInputSpec, TextDetector
 from service.ocr.errors import ModelError
 from service.ocr.pipeline import OcrPipeline
-from service.ocr.recognize import TextRecognizer
+from service.ocr.recognize import DEFAULT_BUCKETS, TextRecognizer
 from service.ocr.types import DetOptions, OcrOptions
 from service.settings import Settings
 
@@ -86,6 +86,8 @@ def load_pipeline(s: Settings, name: str | None = None) -> OcrPipeline:
             rec_engine,
             load_charset(rec, rec_engine),
             height=rec.spec.input.height or 48,
+            buckets=rec.spec.input.buckets or DEFAULT_BUCKETS,
             max_batch=s.rec_batch_size,
+            max_batch_px=s.rec_batch_width,
         ),
     )

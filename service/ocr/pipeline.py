@@ -62,7 +62,7 @@ class OcrPipeline:
         with timer("rec"):
             recs = self.recognizer.recognize([o.pixels for o in oriented], _decoder(options))
         lines = tuple(
-            TextLine(quad=c.quad, text=r.text, score=r.score, angle=o.angle, det_score=c.det_score)  # type: ignore[arg-type]
+            TextLine(c.quad, r.text.strip(), r.score, o.angle, c.det_score)  # type: ignore[arg-type]
             for c, o, r in zip(crops, oriented, recs, strict=True)
             if r.text.strip() and r.score >= options.drop_score
         )
