@@ -24,6 +24,15 @@ import numpy.typing as npt
 from models.codec.charset import BLANK
 
 DEFAULT_K = 16
+CERTAIN = np.float32(1.0 - 1e-4)
+
+
+def _with_fillers(best: npt.NDArray[np.intp], k: int) -> npt.NDArray[np.intp]:
+    """Rows of k distinct class ids: each row's best class, then k-1 of the classes 0..k-1
+    (one that equals the best is swapped for class k)."""
+    fillers = np.broadcast_to(np.arange(k), (best.shape[0], k)).copy()
+    fillers[fillers == best[:, None]] = k
+    return np.concatenate([best[:, None], fillers[:, : k - 1]], axis=1)
 
 
 @dataclass(frozen=True)
@@ -34,19 +43,34 @@ class TopK:
 
     @classmethod
     def from_probs(cls, probs: npt.NDArray[np.float32], k: int = DEFAULT_K) -> TopK:
-        """From a (T, C) probability table."""
+        """From a (T, C) probability table.
+
+        A full top-k selection (``argpartition`` over 18k classes) is the costly part, and most
+        CTC steps are near-certain (p(best) >= ``CERTAIN``): those keep their best class plus
+        k-1 fixed filler classes with their true probabilities (together < 1 - CERTAIN), and
+        only the uncertain steps pay for the real selection. Greedy decoding is unchanged; beam
+        search can differ only through classes holding less than 1e-4 of a certain step.
+        """
         arr = np.asarray(probs, dtype=np.float32)
         n_t, n_c = arr.shape
         k = min(k, n_c)
-        part = (
-            np.argpartition(-arr, k - 1, axis=1)[:, :k]
-            if k < n_c
-            else np.tile(np.arange(n_c), (n_t, 1))
-        )
-        vals = np.take_along_axis(arr, part, axis=1)
+        if k == n_c:
+            return cls._sorted(arr, np.tile(np.arange(n_c), (n_t, 1)), n_c)
+        best = arr.argmax(axis=1)
+        certain = arr[np.arange(n_t), best] >= CERTAIN
+        ids = np.empty((n_t, k), dtype=np.intp)
+        ids[certain] = _with_fillers(best[certain], k)
+        unsure = ~certain
+        if unsure.any():
+            ids[unsure] = np.argpartition(-arr[unsure], k - 1, axis=1)[:, :k]
+        return cls._sorted(arr, ids, n_c)
+
+    @classmethod
+    def _sorted(cls, arr: npt.NDArray[np.float32], ids: npt.NDArray[np.intp], n_c: int) -> TopK:
+        vals = np.take_along_axis(arr, ids, axis=1)
         order = np.argsort(-vals, axis=1, kind="stable")
         return cls(
-            np.take_along_axis(part, order, axis=1).astype(np.int32),
+            np.take_along_axis(ids, order, axis=1).astype(np.int32),
             np.take_along_axis(vals, order, axis=1),
             n_c,
         )
