@@ -64,6 +64,15 @@ def load_charset(task: ResolvedTask, engine: Engine) -> Charset:
         raise ModelError(f"bad rec dictionary: {exc}") from exc
 
 
+def _check_line_contract(task: str, spec: TaskModel) -> None:
+    """The cls and rec stages normalise as every PP-OCR line model does: BGR / 255, mean = std
+    = 0.5. Refuse, rather than silently misread, a catalogue entry that asks for more."""
+    c = spec.input
+    plain = c.channel_order == "BGR" and abs(c.scale - 1 / 255) < 1e-9
+    if not plain or c.mean != (0.5, 0.5, 0.5) or c.std != (0.5, 0.5, 0.5):
+        raise ModelError(f"{task} input contract {c} is not supported by the {task} stage yet")
+
+
 def _det_spec(spec: TaskModel) -> DetInputSpec:
     c = spec.input
     return DetInputSpec(mean=c.mean, std=c.std, channel_order=c.channel_order, scale=c.scale)
@@ -75,6 +84,8 @@ def load_pipeline(s: Settings, name: str | None = None) -> OcrPipeline:
     ms = catalogue.get(name or s.model_set)
     resolved = ModelStore(s.model_dir).resolve(ms, verify=s.verify_models)
     det, cls, rec = (resolved.tasks[t] for t in ("det", "cls", "rec"))
+    _check_line_contract("cls", cls.spec)
+    _check_line_contract("rec", rec.spec)
     rec_engine = make_engine(rec, s)
     cls_shape = (cls.spec.input.height or 48, cls.spec.input.width or 192)
     return OcrPipeline(

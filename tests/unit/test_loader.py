@@ -1,0 +1,34 @@
+"""Loader checks that need no model files."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.registry.catalogue import FileSpec, InputContract, TaskModel
+from service.ocr.errors import ModelError
+from service.ocr.loader import _check_line_contract, options_from_settings
+from service.settings import Settings
+
+FILE = FileSpec(name="rec.onnx", sha256="0" * 64)
+
+
+def test_plain_pp_ocr_line_contract_is_accepted() -> None:
+    _check_line_contract("rec", TaskModel(files=(FILE,), input=InputContract(height=48)))
+
+
+@pytest.mark.parametrize(
+    "contract",
+    [
+        InputContract(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
+        InputContract(channel_order="RGB"),
+        InputContract(scale=1.0),
+    ],
+)
+def test_other_line_contracts_are_refused_not_misread(contract: InputContract) -> None:
+    with pytest.raises(ModelError, match="not supported"):
+        _check_line_contract("rec", TaskModel(files=(FILE,), input=contract))
+
+
+def test_options_follow_settings() -> None:
+    opts = options_from_settings(Settings(det_limit_side_len=640, decoder="beam", use_cls=False))
+    assert opts.det.limit_side_len == 640 and opts.decoder == "beam" and not opts.use_cls
