@@ -14,6 +14,7 @@ from tqdm import tqdm
 from service.cli.common import decode_limits, default_options, open_pipeline, settings_with
 from service.ocr.decode import decode_image
 from service.ocr.errors import OcrError
+from service.ocr.layout import text_rows
 from service.ocr.types import OcrResult
 
 
@@ -83,5 +84,5 @@ def predict(
         else:
             if len(images) > 1:
                 click.echo(f"==> {path} <==")
-            click.echo(result.text)
+            click.echo("\n".join(text_rows(result.lines)))
     sys.exit(1 if failed else 0)
