@@ -20,15 +20,17 @@ if [[ ! -x $VENV/bin/python ]]; then
   "$PY" -m venv "$VENV"
 fi
 
-# Reinstall only when pyproject.toml (or the extras asked for) changed.
+# Reinstall only when pyproject.toml changed, or dev tools are asked for and missing.
 extras=$([[ $DEV == 1 ]] && echo "[dev]" || echo "")
-stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)${extras:+-dev}"
-if [[ ! -f $stamp ]]; then
+base="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [[ -f $base-dev || ( $DEV == 0 && -f $base ) ]]; then
+  :  # up to date (a dev install also serves a plain run)
+else
   log "installing ocr-service$extras into $VENV"
   $VENV/bin/python -m pip install --quiet --upgrade pip
   $VENV/bin/python -m pip install --quiet -e ".$extras"
   rm -f "$VENV"/.installed-*
-  touch "$stamp"
+  touch "$base$([[ $DEV == 1 ]] && echo -dev)"
 fi
 
 # Models: every catalogue set, verified (a no-op when already present and intact).
