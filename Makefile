@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Both set up what they need.
-.PHONY: setup setup-dev run test lint gate bench
+.PHONY: setup setup-dev run test lint gate bench predict
 
 setup:
 	scripts/setup.sh
@@ -8,7 +8,7 @@ setup-dev:
 	scripts/setup.sh --dev
 
 run: setup
-	.venv/bin/ocr predict samples/receipt.png
+	.venv/bin/ocr serve
 
 test: setup-dev
 	scripts/test.sh
@@ -21,3 +21,6 @@ gate: setup-dev
 
 bench: setup
 	.venv/bin/ocr bench --dataset ../shared/datasets/sroie_train_dev --limit 20
+
+predict: setup
+	.venv/bin/ocr predict samples/receipt.png

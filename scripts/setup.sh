@@ -36,6 +36,17 @@ fi
 # Models: every catalogue set, verified (a no-op when already present and intact).
 $VENV/bin/ocr models pull --all
 
+# The Redis tests start their own redis-server on a free loopback port.
+if [[ $DEV == 1 ]] && ! command -v redis-server >/dev/null; then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    log "installing redis-server for the cache tests"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  else
+    log "redis-server not found and cannot apt-get install it: the Redis tests will fail"
+  fi
+fi
+
 if [[ $DEV == 1 ]] && ! fc-list :lang=zh 2>/dev/null | grep -q .; then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     log "installing a CJK font for the rendering tests (fonts-wqy-microhei)"

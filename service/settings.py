@@ -59,6 +59,58 @@ class Settings(BaseSettings):
         960, ge=64, description="Max padded width per rec batch (rows x bucket px): bounds RAM."
     )
 
+    # HTTP server (`ocr serve`)
+    host: str = Field("127.0.0.1", description="Listen address (0.0.0.0 in containers).")
+    port: int = Field(8000, ge=1, le=65535, description="Listen port.")
+    serve_model_sets: str = Field(
+        "", description="Model sets loaded at start (comma list or 'all'); default: model_set."
+    )
+    max_batch_images: int = Field(16, ge=1, le=256, description="Images per /v1/ocr/batch call.")
+    max_batch_bytes: int = Field(
+        64 * 1024 * 1024, gt=0, description="Largest /v1/ocr/batch body (all images)."
+    )
+    request_timeout_s: float = Field(30.0, gt=0, description="Per-request OCR time limit (504).")
+    drain_timeout_s: float = Field(
+        30.0, ge=0, description="SIGTERM: longest wait for accepted requests to finish."
+    )
+    shutdown_delay_s: float = Field(
+        0.0, ge=0, description="SIGTERM: keep serving (readyz 503) this long before closing."
+    )
+    log_json: bool = Field(True, description="`ocr serve` logs one JSON object per line.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level."
+    )
+
+    # dynamic batching and admission (per stage: det, cls, rec)
+    cpu_workers: int = Field(2, ge=1, le=64, description="Threads for pre/post-processing.")
+    inference_concurrency: int = Field(
+        1, ge=0, le=16, description="Engine calls running at once across stages; 0 = no limit."
+    )
+    max_inflight: int = Field(64, ge=1, description="Requests in the pipeline before 429.")
+    det_max_batch: int = Field(4, ge=1, le=64, description="Images per det batch (same shape).")
+    det_batch_pixels: int = Field(
+        4 * 1280 * 1280, ge=1024, description="Padded pixels per det batch (bounds RAM)."
+    )
+    det_max_wait_ms: float = Field(2.0, ge=0, description="Longest det batch fill wait.")
+    det_max_queue: int = Field(64, ge=1, description="Queued det images before 429.")
+    cls_max_batch: int = Field(64, ge=1, le=1024, description="Rows per cls batch.")
+    cls_max_wait_ms: float = Field(2.0, ge=0, description="Longest cls batch fill wait.")
+    cls_max_queue: int = Field(4096, ge=1, description="Queued cls rows before 429.")
+    rec_max_wait_ms: float = Field(5.0, ge=0, description="Longest rec batch fill wait.")
+    rec_max_queue: int = Field(4096, ge=1, description="Queued rec rows before 429.")
+
+    # result cache
+    redis_url: str | None = Field(
+        None, description="redis://host:6379/0 for a shared cache; unset = in-process LRU."
+    )
+    cache_memory_bytes: int = Field(
+        64 * 1024 * 1024, ge=0, description="In-process cache size; 0 with no Redis = off."
+    )
+    cache_ttl_s: int = Field(86_400, gt=0, description="Cached result lifetime.")
+    cache_timeout_ms: float = Field(
+        100.0, gt=0, description="Redis op time limit; slower = served uncached."
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -1,4 +1,4 @@
-"""`ocr` command group: predict, eval, bench, models, config."""
+"""`ocr` command group: serve, predict, eval, bench, models, config."""
 
 from __future__ import annotations
 
@@ -32,11 +32,13 @@ def _register() -> None:
     from service.cli.bench_cmd import bench
     from service.cli.eval_cmd import eval_
     from service.cli.predict_cmd import predict
+    from service.cli.serve_cmd import serve
 
     cli.add_command(models)
     cli.add_command(predict)
     cli.add_command(eval_)
     cli.add_command(bench)
+    cli.add_command(serve)
 
 
 _register()

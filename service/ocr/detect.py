@@ -150,6 +150,10 @@ class TextDetector:
         """One image's model output (``(1, 1, H, W)``, ``(1, H, W)`` or ``(H, W)``) -> quads."""
         return db_postprocess(prob_map, geometry, opts)
 
+    def warmup(self, shape: tuple[int, int] = (960, 736)) -> None:
+        """One inference at a page-like shape: allocates the runtime's buffers up front."""
+        self.engine.run(np.zeros((1, 3, *shape), np.float32))
+
     def detect(self, image: Image | Pixels, opts: DetOptions) -> list[Detection]:
         tensor, geometry = self.preprocess(image, opts)
         prob = self.engine.run(tensor)

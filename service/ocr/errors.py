@@ -41,8 +41,38 @@ class ModelError(OcrError):
 
 
 class NotReady(OcrError):
+    """Models not loaded and warmed yet, or the process is draining for shutdown."""
+
     code = "NOT_READY"
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class Overloaded(OcrError):
+    """A stage queue or the in-flight limit is full: refused at once, before any work."""
+
     code = "OVERLOADED"
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class TooManyImages(OcrError):
+    code = "TOO_MANY_IMAGES"
+
+
+class InvalidRequest(OcrError):
+    """A request the API cannot read: bad JSON, bad base64, unknown or out-of-range option."""
+
+    code = "INVALID_REQUEST"
+
+
+class UnknownModelSet(OcrError):
+    code = "UNKNOWN_MODEL_SET"
+
+
+class Timeout(OcrError):
+    code = "TIMEOUT"

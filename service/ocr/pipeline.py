@@ -60,21 +60,8 @@ class OcrPipeline:
         with timer("cls"):
             oriented = self._orient(crops, options)
         with timer("rec"):
-            recs = self.recognizer.recognize([o.pixels for o in oriented], _decoder(options))
-        lines = tuple(
-            TextLine(c.quad, r.text.strip(), r.score, o.angle, c.det_score)  # type: ignore[arg-type]
-            for c, o, r in zip(crops, oriented, recs, strict=True)
-            if r.text.strip() and r.score >= options.drop_score
-        )
-        timer.ms["total"] = sum(timer.ms.values())
-        return OcrResult(
-            lines=lines,
-            width=image.width,
-            height=image.height,
-            model_set=self.name,
-            model_versions=dict(self.versions),
-            timings_ms=timer.ms,
-        )
+            recs = self.recognizer.recognize([o.pixels for o in oriented], decoder_for(options))
+        return assemble(self, image, crops, [o.angle for o in oriented], recs, options, timer.ms)
 
     def _orient(self, crops: Sequence[Crop], options: OcrOptions) -> list[_Oriented]:
         pixels = [c.pixels for c in crops]
@@ -86,7 +73,7 @@ class OcrPipeline:
 
     def read_line(self, image: Image, options: OcrOptions) -> Recognition:
         """Recognition only: the whole image is one text line (word/line crop sets)."""
-        return self.recognizer.recognize([image.pixels], _decoder(options))[0]
+        return self.recognizer.recognize([image.pixels], decoder_for(options))[0]
 
     def classify_angle(self, image: Image) -> tuple[int, float]:
         """0/180 classification only: the whole image is one text line."""
@@ -94,8 +81,38 @@ class OcrPipeline:
         return int(angle), float(score)
 
     def warmup(self) -> None:
+        """One run of every recogniser bucket, the classifier and a page-sized detection."""
+        self.detector.warmup()
+        self.classifier.warmup()
         self.recognizer.warmup()
 
 
-def _decoder(options: OcrOptions) -> Decoder:
+def assemble(
+    pipeline: OcrPipeline,
+    image: Image,
+    crops: Sequence[Crop],
+    angles: Sequence[int],
+    recs: Sequence[Recognition],
+    options: OcrOptions,
+    timings_ms: dict[str, float],
+) -> OcrResult:
+    """Stage outputs -> OcrResult: empty and low-confidence readings are dropped. Shared by the
+    synchronous pipeline and the batched one (service/runtime), so both answer alike."""
+    lines = tuple(
+        TextLine(c.quad, r.text.strip(), r.score, a, c.det_score)  # type: ignore[arg-type]
+        for c, a, r in zip(crops, angles, recs, strict=True)
+        if r.text.strip() and r.score >= options.drop_score
+    )
+    timings_ms["total"] = sum(timings_ms.values())
+    return OcrResult(
+        lines=lines,
+        width=image.width,
+        height=image.height,
+        model_set=pipeline.name,
+        model_versions=dict(pipeline.versions),
+        timings_ms=timings_ms,
+    )
+
+
+def decoder_for(options: OcrOptions) -> Decoder:
     return Decoder(kind=options.decoder, beam_width=options.beam_width)

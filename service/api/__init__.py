@@ -1,0 +1,1 @@
+"""HTTP layer: FastAPI app, wire schemas, request reading, errors -> HTTP in one place."""

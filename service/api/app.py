@@ -1,0 +1,81 @@
+"""create_app(): the FastAPI application. Models load and warm in the lifespan; /readyz flips
+only then. The runtime (batchers, cache, pools) lives on ``app.state.runtime``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from service import __version__
+from service.api import errors, health, routes
+from service.api.middleware import RequestContext
+from service.api.schemas import BatchJsonRequest, OcrJsonRequest
+from service.metrics import Metrics
+from service.runtime.runtime import Runtime
+from service.settings import Settings, get_settings
+
+JSON_OVERHEAD = 64 * 1024  # field names, options, the base64 alphabet's 4/3 is added on top
+
+
+def body_limits(s: Settings) -> Any:
+    single = s.max_upload_bytes * 4 // 3 + JSON_OVERHEAD
+    batch = s.max_batch_bytes * 4 // 3 + JSON_OVERHEAD
+
+    def limit(path: str) -> int:
+        if path.startswith("/v1/ocr/batch"):
+            return batch
+        return single if path.startswith("/v1/") else JSON_OVERHEAD
+
+    return limit
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    if runtime is None:
+        runtime = Runtime(settings, Metrics())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title="OCR Service",
+        version=__version__,
+        summary="PP-OCR text detection, angle classification and recognition over REST/JSON.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.settings = settings
+    errors.install(app, runtime.metrics)
+    app.include_router(routes.router)
+    app.include_router(health.router)
+    app.add_middleware(RequestContext, metrics=runtime.metrics, body_limit=body_limits(settings))
+    _document_bodies(app)
+    return app
+
+
+def _document_bodies(app: FastAPI) -> None:
+    """The OCR routes read their bodies themselves (three content types); put the JSON body
+    models into the OpenAPI components so the documented request schemas resolve."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        comps = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (OcrJsonRequest, BatchJsonRequest):
+            doc = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            comps.update(doc.pop("$defs", {}))
+            comps[model.__name__] = doc
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

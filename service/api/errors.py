@@ -1,0 +1,88 @@
+"""Errors -> HTTP, in one place. Every error response has the same shape:
+
+    {"error": {"code": "STABLE_CODE", "message": "human text", "request_id": "..."}}
+
+and the status of its code below. Nothing a client sends may produce a 500: anything unexpected
+is logged with its traceback and answered as INTERNAL (api/middleware.py), never a bare crash.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.logs import request_id
+from service.metrics import Metrics
+from service.ocr.errors import NotReady, OcrError, Overloaded
+
+log = logging.getLogger(__name__)
+
+STATUS = {
+    "INVALID_IMAGE": 422,
+    "INVALID_REQUEST": 422,
+    "UNKNOWN_MODEL_SET": 422,
+    "UNSUPPORTED_MEDIA_TYPE": 415,
+    "PAYLOAD_TOO_LARGE": 413,
+    "IMAGE_TOO_LARGE": 413,
+    "TOO_MANY_IMAGES": 413,
+    "OVERLOADED": 429,
+    "NOT_READY": 503,
+    "TIMEOUT": 504,
+    "NOT_FOUND": 404,
+    "METHOD_NOT_ALLOWED": 405,
+    "MODEL_ERROR": 500,
+    "INTERNAL": 500,
+}
+_HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message, "request_id": request_id.get()}}
+
+
+def error_response(code: str, message: str, metrics: Metrics | None = None) -> JSONResponse:
+    if metrics is not None:
+        metrics.errors.labels(code).inc()
+    return JSONResponse(error_body(code, message), STATUS.get(code, 500))
+
+
+def ocr_error_response(exc: OcrError, metrics: Metrics | None = None) -> JSONResponse:
+    resp = error_response(exc.code, exc.message, metrics)
+    if isinstance(exc, Overloaded | NotReady):
+        resp.headers["Retry-After"] = str(exc.retry_after_s)
+    return resp
+
+
+def install(app: FastAPI, metrics: Metrics) -> None:
+    async def on_ocr_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, OcrError)
+        if exc.code in ("INTERNAL", "MODEL_ERROR"):
+            log.error("%s: %s", exc.code, exc.message)
+        return ocr_error_response(exc, metrics)
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return error_response("INVALID_REQUEST", _validation_message(exc), metrics)
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = _HTTP_CODES.get(exc.status_code, "INVALID_REQUEST")
+        resp = error_response(code, str(exc.detail), metrics)
+        resp.status_code = exc.status_code if exc.status_code < 500 else 500
+        return resp
+
+    app.add_exception_handler(OcrError, on_ocr_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"

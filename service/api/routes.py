@@ -1,0 +1,174 @@
+"""The versioned API: POST /v1/ocr, POST /v1/ocr/batch, GET /v1/models."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from service.api.body import read_request
+from service.api.disconnect import ClientGone, unless_disconnected
+from service.api.errors import STATUS, error_response
+from service.api.schemas import (
+    BatchItem,
+    BatchJsonRequest,
+    BatchResponse,
+    ErrorDetail,
+    ErrorResponse,
+    ModelSetInfo,
+    ModelsResponse,
+    OcrJsonRequest,
+    OcrOptionsIn,
+    OcrResponse,
+    ocr_response,
+)
+from service.logs import request_id
+from service.ocr.errors import OcrError
+from service.ocr.layout import text_rows
+from service.runtime.runtime import Answer, Runtime
+
+router = APIRouter()
+
+CLIENT_CLOSED = 499  # nginx's convention: nobody is left to read it
+
+
+def _errors(*codes: str) -> dict[int | str, dict[str, Any]]:
+    statuses = sorted({STATUS[c] for c in codes})
+    return {s: {"model": ErrorResponse, "description": "Error (see error.code)"} for s in statuses}
+
+
+def _body_doc(json_model: type, batch: bool) -> dict[str, Any]:
+    file_field = "files" if batch else "file"
+    file_schema: dict[str, Any] = {"type": "string", "format": "binary"}
+    props: dict[str, Any] = {
+        file_field: {"type": "array", "items": file_schema} if batch else file_schema,
+        "options": {"type": "string", "description": "OcrOptionsIn as a JSON string"},
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"type": "object", "properties": props, "required": [file_field]}
+                },
+                "application/json": {
+                    "schema": {"$ref": f"#/components/schemas/{json_model.__name__}"}
+                },
+                "image/*": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    }
+
+
+_OCR_ERRORS = (
+    "INVALID_IMAGE",
+    "INVALID_REQUEST",
+    "UNSUPPORTED_MEDIA_TYPE",
+    "PAYLOAD_TOO_LARGE",
+    "OVERLOADED",
+    "NOT_READY",
+    "TIMEOUT",
+)
+
+
+def _runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+@router.post(
+    "/v1/ocr",
+    response_model=OcrResponse,
+    responses=_errors(*_OCR_ERRORS),
+    openapi_extra=_body_doc(OcrJsonRequest, batch=False),
+    summary="OCR one image",
+)
+async def ocr(request: Request) -> Response:
+    rt = _runtime(request)
+    images, opts = await read_request(request, batch=False, max_images=1)
+    options = opts.to_options(rt.settings)
+    with rt.admit(1):
+        try:
+            answer = await unless_disconnected(request, rt.ocr(images[0], opts.model_set, options))
+        except ClientGone:
+            return Response(status_code=CLIENT_CLOSED)
+    _count(rt, answer)
+    return _render(answer, opts)
+
+
+@router.post(
+    "/v1/ocr/batch",
+    response_model=BatchResponse,
+    responses=_errors(*_OCR_ERRORS, "TOO_MANY_IMAGES"),
+    openapi_extra=_body_doc(BatchJsonRequest, batch=True),
+    summary="OCR several images in one call (each succeeds or fails on its own)",
+)
+async def ocr_batch(request: Request) -> Response:
+    rt = _runtime(request)
+    images, opts = await read_request(request, batch=True, max_images=rt.settings.max_batch_images)
+    options = opts.to_options(rt.settings)
+    rt.resolve(opts.model_set)  # an unknown set fails the call, not each item
+    with rt.admit(len(images)):
+        work = asyncio.gather(
+            *(rt.ocr(data, opts.model_set, options) for data in images), return_exceptions=True
+        )
+        try:
+            answers = await unless_disconnected(request, work)
+        except ClientGone:
+            return Response(status_code=CLIENT_CLOSED)
+    rid = request_id.get()
+    items = []
+    for i, a in enumerate(answers):
+        if isinstance(a, Answer):
+            _count(rt, a)
+            text = "\n".join(text_rows(a.result.lines))
+            items.append(BatchItem(index=i, result=ocr_response(a.result, text, rid, a.cached)))
+        elif isinstance(a, OcrError):
+            rt.metrics.errors.labels(a.code).inc()
+            items.append(
+                BatchItem(
+                    index=i, error=ErrorDetail(code=a.code, message=a.message, request_id=rid)
+                )
+            )
+        else:
+            raise a
+    return JSONResponse(BatchResponse(request_id=rid, results=items).model_dump(mode="json"))
+
+
+@router.get("/v1/models", response_model=ModelsResponse, summary="Model sets and versions")
+async def models(request: Request) -> ModelsResponse:
+    rt = _runtime(request)
+    sets = []
+    for name, ms in sorted(rt.catalogue.sets.items()):
+        sets.append(
+            ModelSetInfo(
+                name=name,
+                version=ms.version,
+                description=ms.description,
+                languages=list(ms.languages),
+                aliases=list(ms.aliases),
+                licence=ms.licence,
+                versions=ms.versions(),
+                loaded=name in rt.pipelines,
+                default=name == rt.default_set,
+            )
+        )
+    return ModelsResponse(default=rt.default_set, model_sets=sets)
+
+
+def _count(rt: Runtime, a: Answer) -> None:
+    version = rt.catalogue.get(a.result.model_set).version
+    rt.metrics.images.labels(a.result.model_set, version, str(a.cached).lower()).inc()
+
+
+def _render(answer: Answer, opts: OcrOptionsIn) -> Response:
+    text = "\n".join(text_rows(answer.result.lines))
+    if opts.format == "text":
+        return PlainTextResponse(text + "\n" if text else "")
+    body = ocr_response(answer.result, text, request_id.get(), answer.cached)
+    return JSONResponse(body.model_dump(mode="json"))
+
+
+__all__ = ["error_response", "router"]

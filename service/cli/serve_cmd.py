@@ -1,0 +1,67 @@
+"""`ocr serve`: the HTTP service under uvicorn, with a graceful SIGTERM drain.
+
+On SIGTERM (or Ctrl-C): /readyz turns 503 at once; after ``OCR_SHUTDOWN_DELAY_S`` (time for a
+load balancer to stop routing here; requests arriving meanwhile are still served) the listener
+closes, accepted requests finish (at most ``OCR_DRAIN_TIMEOUT_S``), the batch queues drain and
+the process exits. A second Ctrl-C forces the exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+import click
+import uvicorn
+
+from service.api.app import create_app
+from service.logs import configure
+from service.runtime.runtime import Runtime
+from service.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+class DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, runtime: Runtime, delay_s: float) -> None:
+        super().__init__(config)
+        self.runtime = runtime
+        self.delay_s = delay_s
+        self._draining = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._draining:  # a second signal: no more waiting
+            super().handle_exit(sig, frame)
+            return
+        self._draining = True
+        log.info("signal %s: draining", signal.Signals(sig).name)
+        self.runtime.begin_drain()
+        if self.delay_s <= 0:
+            super().handle_exit(sig, frame)
+            return
+        # uvicorn's main loop polls ``should_exit`` every 0.1 s: a timer thread may set it
+        timer = threading.Timer(self.delay_s, uvicorn.Server.handle_exit, (self, sig, frame))
+        timer.daemon = True
+        timer.start()
+
+
+@click.command()
+@click.option("--host", default=None, help="Listen address [OCR_HOST].")
+@click.option("--port", type=int, default=None, help="Listen port [OCR_PORT].")
+def serve(host: str | None, port: int | None) -> None:
+    """Run the HTTP API (POST /v1/ocr, /v1/ocr/batch, GET /v1/models, /livez, /readyz, /metrics)."""
+    s = get_settings()
+    configure(s.log_json, s.log_level)
+    app = create_app(s)
+    config = uvicorn.Config(
+        app,
+        host=host or s.host,
+        port=port or s.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(s.drain_timeout_s) or None,
+        lifespan="on",
+    )
+    DrainingServer(config, app.state.runtime, s.shutdown_delay_s).run()

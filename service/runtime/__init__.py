@@ -1,0 +1,1 @@
+"""Serving runtime: the batched pipeline, result cache + single flight, admission, lifecycle."""

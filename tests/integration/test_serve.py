@@ -1,0 +1,89 @@
+"""`ocr serve` as a real uvicorn process: JSON logs, and the SIGTERM drain under load —
+/readyz turns 503 at once, every accepted request is answered, then the process exits."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.api import RECEIPT
+
+pytestmark = pytest.mark.integration
+OCR = Path(sys.executable).with_name("ocr")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[bytes], str, Path]:
+    port = free_port()
+    log = tmp_path / "server.log"
+    full_env = {
+        **os.environ,
+        "OCR_INTRA_OP_THREADS": "1",
+        "OCR_CACHE_MEMORY_BYTES": "0",
+        **env,
+    }
+    proc = subprocess.Popen(
+        [str(OCR), "serve", "--port", str(port)],
+        env=full_env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return proc, url, log
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("server never became ready:\n" + log.read_text())
+
+
+def test_sigterm_drains_accepted_requests_then_exits(tmp_path: Path) -> None:
+    proc, url, log = start_server(tmp_path, OCR_SHUTDOWN_DELAY_S="1.5", OCR_DRAIN_TIMEOUT_S="60")
+    data = RECEIPT.read_bytes()
+    try:
+
+        def ocr(i: int) -> int:
+            files = {"file": (f"r{i}.png", data + b"\0" * i, "image/png")}  # distinct bytes
+            return httpx.post(f"{url}/v1/ocr", files=files, timeout=120).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(ocr, i) for i in range(8)]
+            time.sleep(0.5)  # the requests are accepted and queued
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            ready = httpx.get(f"{url}/readyz", timeout=5)
+            assert ready.status_code == 503
+            assert ready.json()["error"]["code"] == "NOT_READY"
+            late = ocr(99)  # arrives during the shutdown delay: still served
+            statuses = [f.result(timeout=120) for f in futures]
+        assert statuses == [200] * 8
+        assert late == 200
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode in (0, -signal.SIGTERM), proc.returncode
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert any(r["msg"].startswith("draining") for r in records)
+    access = [r for r in records if r["logger"] == "service.access"]
+    assert len(access) >= 9 and all(len(r["request_id"]) == 32 for r in access)

@@ -1,0 +1,49 @@
+"""An in-process app with the real bundled models, for API tests (httpx ASGI transport).
+
+``serving(**overrides)`` builds Settings from the overrides (env vars are ignored), starts the
+runtime (loads + warms the models, as the lifespan does) and yields (runtime, client).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from service.api.app import create_app
+from service.metrics import Metrics
+from service.runtime.runtime import Runtime
+from service.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+RECEIPT = ROOT / "samples" / "receipt.png"
+
+
+def settings(**overrides: Any) -> Settings:
+    base: dict[str, Any] = {"intra_op_threads": 1, "cpu_workers": 2}
+    base.update(overrides)
+    return Settings(_env_file=None, **base)  # type: ignore[call-arg]
+
+
+@asynccontextmanager
+async def serving(**overrides: Any) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient]]:
+    s = settings(**overrides)
+    runtime = Runtime(s, Metrics(gpu=False))
+    app = create_app(s, runtime)
+    await runtime.start()
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://ocr.test", timeout=120
+        ) as client:
+            yield runtime, client
+    finally:
+        await runtime.stop()
+
+
+def metric(runtime: Runtime, name: str, **labels: str) -> float:
+    value = runtime.metrics.registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
