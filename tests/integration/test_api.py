@@ -9,7 +9,6 @@ import io
 import json
 
 import cv2
-import numpy as np
 import pytest
 from PIL import Image as PILImage
 
