@@ -124,7 +124,8 @@ async def ocr_batch(request: Request) -> Response:
         if isinstance(a, Answer):
             _count(rt, a)
             text = "\n".join(text_rows(a.result.lines))
-            items.append(BatchItem(index=i, result=ocr_response(a.result, text, rid, a.cached)))
+            body = ocr_response(a.result, text, rid, a.cached, opts.word_boxes)
+            items.append(BatchItem(index=i, result=body))
         elif isinstance(a, OcrError):
             rt.metrics.errors.labels(a.code).inc()
             items.append(
@@ -167,7 +168,7 @@ def _render(answer: Answer, opts: OcrOptionsIn) -> Response:
     text = "\n".join(text_rows(answer.result.lines))
     if opts.format == "text":
         return PlainTextResponse(text + "\n" if text else "")
-    body = ocr_response(answer.result, text, request_id.get(), answer.cached)
+    body = ocr_response(answer.result, text, request_id.get(), answer.cached, opts.word_boxes)
     return JSONResponse(body.model_dump(mode="json"))
 
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.ocr.types import DetOptions, OcrOptions, OcrResult
+from service.ocr.types import DetOptions, OcrOptions, OcrResult, Quad
 from service.settings import Settings
 
 
@@ -26,6 +26,7 @@ class OcrOptionsIn(BaseModel):
     decoder: Literal["greedy", "beam"] | None = None
     beam_width: int | None = Field(None, ge=1, le=50)
     drop_score: float | None = Field(None, ge=0, le=1)
+    word_boxes: bool = Field(False, description="Also return a polygon per word of each line.")
     format: Literal["json", "text"] = Field(
         "json", description="json: lines with polygons; text: plain text/plain reading rows."
     )
@@ -48,6 +49,7 @@ class OcrOptionsIn(BaseModel):
             decoder=pick(self.decoder, s.decoder),  # type: ignore[arg-type]
             beam_width=pick(self.beam_width, s.beam_width),  # type: ignore[arg-type]
             drop_score=pick(self.drop_score, s.drop_score),  # type: ignore[arg-type]
+            word_boxes=self.word_boxes,
         )
 
 
@@ -65,12 +67,18 @@ class BatchJsonRequest(BaseModel):
     options: OcrOptionsIn = Field(default_factory=OcrOptionsIn)
 
 
+class WordOut(BaseModel):
+    polygon: list[list[float]] = Field(description="4 corners [x, y], clockwise from top-left.")
+    text: str
+
+
 class Line(BaseModel):
     polygon: list[list[float]] = Field(description="4 corners [x, y], clockwise from top-left.")
     text: str
     score: float = Field(description="Recognition confidence in [0, 1].")
     angle: Literal[0, 180] = Field(description="180: the line was read upside down.")
     det_score: float = Field(description="Detection confidence in [0, 1].")
+    words: list[WordOut] | None = Field(None, description="Per-word boxes, with word_boxes.")
 
 
 class ImageSize(BaseModel):
@@ -127,7 +135,13 @@ class ModelsResponse(BaseModel):
     model_sets: list[ModelSetInfo]
 
 
-def ocr_response(result: OcrResult, text: str, rid: str, cached: bool) -> OcrResponse:
+def _polygon(quad: Quad) -> list[list[float]]:
+    return [[round(x, 1), round(y, 1)] for x, y in quad.points]
+
+
+def ocr_response(
+    result: OcrResult, text: str, rid: str, cached: bool, word_boxes: bool = False
+) -> OcrResponse:
     return OcrResponse(
         request_id=rid,
         model_set=result.model_set,
@@ -135,11 +149,14 @@ def ocr_response(result: OcrResult, text: str, rid: str, cached: bool) -> OcrRes
         image=ImageSize(width=result.width, height=result.height),
         lines=[
             Line(
-                polygon=[[round(x, 1), round(y, 1)] for x, y in ln.quad.points],
+                polygon=_polygon(ln.quad),
                 text=ln.text,
                 score=round(ln.score, 5),
                 angle=ln.angle,
                 det_score=round(ln.det_score, 5),
+                words=[WordOut(polygon=_polygon(w.quad), text=w.text) for w in ln.words]
+                if word_boxes
+                else None,
             )
             for ln in result.lines
         ],

@@ -11,12 +11,24 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
+
 from models.codec.ctc import Decoder
 from service.ocr.classify import AngleClassifier, rotate_upright
 from service.ocr.crop import make_crops, sort_reading_order
 from service.ocr.detect import TextDetector
 from service.ocr.recognize import TextRecognizer
-from service.ocr.types import Crop, Image, OcrOptions, OcrResult, Pixels, Recognition, TextLine
+from service.ocr.types import (
+    Crop,
+    Image,
+    OcrOptions,
+    OcrResult,
+    Pixels,
+    Quad,
+    Recognition,
+    TextLine,
+    Word,
+)
 
 
 class _Timer:
@@ -60,7 +72,9 @@ class OcrPipeline:
         with timer("cls"):
             oriented = self._orient(crops, options)
         with timer("rec"):
-            recs = self.recognizer.recognize([o.pixels for o in oriented], decoder_for(options))
+            recs = self.recognizer.recognize(
+                [o.pixels for o in oriented], decoder_for(options), options.word_boxes
+            )
         return assemble(self, image, crops, [o.angle for o in oriented], recs, options, timer.ms)
 
     def _orient(self, crops: Sequence[Crop], options: OcrOptions) -> list[_Oriented]:
@@ -99,7 +113,7 @@ def assemble(
     """Stage outputs -> OcrResult: empty and low-confidence readings are dropped. Shared by the
     synchronous pipeline and the batched one (service/runtime), so both answer alike."""
     lines = tuple(
-        TextLine(c.quad, r.text.strip(), r.score, a, c.det_score)  # type: ignore[arg-type]
+        TextLine(c.quad, r.text.strip(), r.score, a, c.det_score, _words(c.quad, a, r))  # type: ignore[arg-type]
         for c, a, r in zip(crops, angles, recs, strict=True)
         if r.text.strip() and r.score >= options.drop_score
     )
@@ -112,6 +126,21 @@ def assemble(
         model_versions=dict(pipeline.versions),
         timings_ms=timings_ms,
     )
+
+
+def _words(quad: Quad, angle: int, rec: Recognition) -> tuple[Word, ...]:
+    """Word spans (fractions of the crop's width) -> quads in the source image. The crop runs
+    along the quad's top edge p0 -> p1 (bottom p3 -> p2); read at 180, it runs backwards."""
+    if not rec.words:
+        return ()
+    p = quad.as_array().astype(np.float64)
+    words = []
+    for text, x0, x1 in rec.words:
+        a, b = (1.0 - x1, 1.0 - x0) if angle == 180 else (x0, x1)
+        top_a, top_b = p[0] + a * (p[1] - p[0]), p[0] + b * (p[1] - p[0])
+        bot_a, bot_b = p[3] + a * (p[2] - p[3]), p[3] + b * (p[2] - p[3])
+        words.append(Word(text, Quad.from_array([top_a, top_b, bot_b, bot_a])))
+    return tuple(words)
 
 
 def decoder_for(options: OcrOptions) -> Decoder:

@@ -31,6 +31,7 @@ from models.codec.charset import Charset, CharsetError
 from models.codec.ctc import Decoder
 from models.codec.stitch import join_windows
 from models.codec.topk import DEFAULT_K, TopK
+from models.codec.words import word_spans
 from service.engines.base import Engine, Tensor
 from service.ocr.errors import ModelError
 from service.ocr.types import Pixels, Recognition
@@ -193,21 +194,36 @@ def postprocess(
     charset: Charset,
     decoder: Decoder,
     step_px: int = 8,
+    words: bool = False,
 ) -> list[Recognition]:
-    """Per-row outputs -> one Recognition per crop, in crop order. Pure."""
+    """Per-row outputs -> one Recognition per crop, in crop order. Pure. With ``words``, each
+    Recognition also says where its words are (``models.codec.words``)."""
     windows: list[list[tuple[int, TopK]]] = [[] for _ in range(n_crops)]
+    line_px = [0] * n_crops  # the resized line's width
     for row, out in sorted(zip(rows, outputs, strict=True), key=lambda ro: ro[0].crop):
         windows[row.crop].append((row.offset // step_px, out))
+        line_px[row.crop] = max(line_px[row.crop], row.offset + row.width)
     results = []
-    for parts in windows:
+    for parts, width in zip(windows, line_px, strict=True):
         if not parts:
             results.append(Recognition("", 0.0))
             continue
         parts.sort(key=lambda p: p[0])
         table, ids = join_windows([t for _, t in parts], [o for o, _ in parts]).dense()
-        text, score = decoder.decode(table, charset.subset(ids.tolist()))
-        results.append(Recognition(text, score))
+        subset = charset.subset(ids.tolist())
+        text, score = decoder.decode(table, subset)
+        located = _locate_words(table, subset, width / step_px) if words else ()
+        results.append(Recognition(text, score, located))
     return results
+
+
+def _locate_words(
+    table: npt.NDArray[np.float32], charset: Charset, steps: float
+) -> tuple[tuple[str, float, float], ...]:
+    return tuple(
+        (w.text, min(1.0, w.start / steps), min(1.0, w.end / steps))
+        for w in word_spans(table, charset)
+    )
 
 
 class TextRecognizer:
@@ -245,13 +261,21 @@ class TextRecognizer:
         return outputs
 
     def postprocess(
-        self, rows: Sequence[RecRow], outputs: Sequence[TopK], n_crops: int, decoder: Decoder
+        self,
+        rows: Sequence[RecRow],
+        outputs: Sequence[TopK],
+        n_crops: int,
+        decoder: Decoder,
+        words: bool = False,
     ) -> list[Recognition]:
-        return postprocess(rows, outputs, n_crops, self.charset, decoder, self.shape.step_px)
+        step = self.shape.step_px
+        return postprocess(rows, outputs, n_crops, self.charset, decoder, step, words)
 
-    def recognize(self, crops: Sequence[Pixels], decoder: Decoder = GREEDY) -> list[Recognition]:
+    def recognize(
+        self, crops: Sequence[Pixels], decoder: Decoder = GREEDY, words: bool = False
+    ) -> list[Recognition]:
         rows = self.preprocess(crops)
-        return self.postprocess(rows, self.infer(rows), len(crops), decoder)
+        return self.postprocess(rows, self.infer(rows), len(crops), decoder, words)
 
     def warmup(self) -> None:
         """Run every bucket shape once (GPU runtimes tune kernels per shape)."""

@@ -71,6 +71,14 @@ class Recognition:
 
     text: str
     score: float
+    # with word boxes asked for: (word, x0, x1), x as a fraction of the crop's width
+    words: tuple[tuple[str, float, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    quad: Quad
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,7 @@ class TextLine:
     score: float  # recognition confidence in [0, 1]
     angle: Literal[0, 180] = 0
     det_score: float = 1.0
+    words: tuple[Word, ...] = ()  # only when OcrOptions.word_boxes
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,7 @@ class OcrOptions:
     decoder: Literal["greedy", "beam"] = "greedy"
     beam_width: int = 5
     drop_score: float = 0.5  # lines whose recognition score is below this are dropped
+    word_boxes: bool = False  # also locate each word of each line (TextLine.words)
 
 
 @dataclass(frozen=True)

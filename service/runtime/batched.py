@@ -135,7 +135,9 @@ class BatchedPipeline:
         futures = [self.batchers.rec.submit(r.bucket, float(r.bucket), r) for r in rows]
         passed("rec")
         outputs: list[TopK] = list(await asyncio.gather(*futures))
-        return await self._cpu(rec.postprocess, rows, outputs, len(pixels), decoder_for(options))
+        return await self._cpu(
+            rec.postprocess, rows, outputs, len(pixels), decoder_for(options), options.word_boxes
+        )
 
 
 def _crops(image: Image, detections: list[Detection]) -> list[Crop]:

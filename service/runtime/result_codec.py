@@ -6,15 +6,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from service.ocr.types import OcrResult, Quad, TextLine
+from service.ocr.types import OcrResult, Quad, TextLine, Word
 
-SCHEMA = 1
+SCHEMA = 2
 
 
 def dumps(result: OcrResult) -> bytes:
     doc = {
         "lines": [
-            [[list(p) for p in ln.quad.points], ln.text, ln.score, ln.angle, ln.det_score]
+            [
+                [list(p) for p in ln.quad.points],
+                ln.text,
+                ln.score,
+                ln.angle,
+                ln.det_score,
+                [[w.text, [list(p) for p in w.quad.points]] for w in ln.words],
+            ]
             for ln in result.lines
         ],
         "width": result.width,
@@ -29,8 +36,15 @@ def dumps(result: OcrResult) -> bytes:
 def loads(data: bytes) -> OcrResult:
     doc: dict[str, Any] = json.loads(data)
     lines = tuple(
-        TextLine(Quad.from_array(pts), str(text), float(score), int(angle), float(det))  # type: ignore[arg-type]
-        for pts, text, score, angle, det in doc["lines"]
+        TextLine(
+            Quad.from_array(pts),
+            str(text),
+            float(score),
+            int(angle),  # type: ignore[arg-type]
+            float(det),
+            tuple(Word(str(w), Quad.from_array(q)) for w, q in words),
+        )
+        for pts, text, score, angle, det, words in doc["lines"]
     )
     return OcrResult(
         lines=lines,

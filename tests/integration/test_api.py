@@ -354,4 +354,37 @@ def test_error_codes_cover_the_documented_set() -> None:
     from service.api.errors import STATUS
 
     assert set(STATUS) >= ERROR_CODES
-    assert all(STATUS[c] < 500 for c in ERROR_CODES)
+    assert all(STATUS[c] < 500 for c in ERROR_CODES - {"NOT_READY", "TIMEOUT"})
+
+
+async def test_word_boxes_locate_each_word_inside_its_line() -> None:
+    page = png(["Invoice total 1234.56 EUR"])
+    async with serving() as (_, client):
+        plain = (await client.post("/v1/ocr", files={"file": ("p.png", page, "image/png")})).json()
+        r = await client.post(
+            "/v1/ocr?word_boxes=true", files={"file": ("p.png", page, "image/png")}
+        )
+    assert plain["lines"][0]["words"] is None
+    (line,) = r.json()["lines"]
+    words = line["words"]
+    assert [w["text"] for w in words] == line["text"].split() == plain["lines"][0]["text"].split()
+    xs = [(min(x for x, _ in w["polygon"]), max(x for x, _ in w["polygon"])) for w in words]
+    left, right = line["polygon"][0][0], line["polygon"][1][0]
+    assert left - 2 <= xs[0][0] and xs[-1][1] <= right + 2
+    assert all(a[1] <= b[0] for a, b in zip(xs, xs[1:], strict=False))  # in order, disjoint
+    # wider words get wider boxes: "1234.56" is wider than "EUR"
+    assert xs[2][1] - xs[2][0] > xs[3][1] - xs[3][0]
+
+
+async def test_word_boxes_of_an_upside_down_line_run_right_to_left() -> None:
+    upright = render_lines(["Invoice total 1234.56 EUR"]).pixels
+    ok, buf = cv2.imencode(".png", cv2.rotate(upright, cv2.ROTATE_180))
+    assert ok
+    async with serving() as (_, client):
+        r = await client.post(
+            "/v1/ocr?word_boxes=true", content=buf.tobytes(), headers={"content-type": "image/png"}
+        )
+    (line,) = r.json()["lines"]
+    assert line["angle"] == 180 and line["text"] == "Invoice total 1234.56 EUR"
+    centres = [sum(x for x, _ in w["polygon"]) / 4 for w in line["words"]]
+    assert centres == sorted(centres, reverse=True)

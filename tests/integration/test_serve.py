@@ -87,3 +87,38 @@ def test_sigterm_drains_accepted_requests_then_exits(tmp_path: Path) -> None:
     assert any(r["msg"].startswith("draining") for r in records)
     access = [r for r in records if r["logger"] == "service.access"]
     assert len(access) >= 9 and all(len(r["request_id"]) == 32 for r in access)
+
+
+def _sample(text: str, name: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_clients_that_give_up_have_their_queued_work_dropped(tmp_path: Path) -> None:
+    proc, url, _ = start_server(tmp_path)
+    data = RECEIPT.read_bytes()
+    try:
+
+        def impatient(i: int) -> str:
+            files = {"file": (f"r{i}.png", data + b"\0" * i, "image/png")}
+            try:
+                httpx.post(f"{url}/v1/ocr", files=files, timeout=0.4)
+            except httpx.TimeoutException:
+                return "gave up"
+            return "answered"
+
+        with ThreadPoolExecutor(12) as pool:
+            outcomes = list(pool.map(impatient, range(12)))
+        assert outcomes.count("gave up") >= 8
+        time.sleep(3)  # the server notices the disconnects and its queues settle
+        text = httpx.get(f"{url}/metrics", timeout=5).text
+        assert _sample(text, "ocr_batch_dropped_items_total") > 0
+        assert 'status="499"' in text
+        assert _sample(text, "ocr_queue_depth") == 0
+        assert httpx.get(f"{url}/livez", timeout=5).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
