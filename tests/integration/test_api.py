@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import io
 import json
 
@@ -371,7 +372,7 @@ async def test_word_boxes_locate_each_word_inside_its_line() -> None:
     xs = [(min(x for x, _ in w["polygon"]), max(x for x, _ in w["polygon"])) for w in words]
     left, right = line["polygon"][0][0], line["polygon"][1][0]
     assert left - 2 <= xs[0][0] and xs[-1][1] <= right + 2
-    assert all(a[1] <= b[0] for a, b in zip(xs, xs[1:], strict=False))  # in order, disjoint
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(xs))  # in order, disjoint
     # wider words get wider boxes: "1234.56" is wider than "EUR"
     assert xs[2][1] - xs[2][0] > xs[3][1] - xs[3][0]
 
