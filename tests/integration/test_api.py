@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import itertools
 import io
+import itertools
 import json
 
 import cv2
