@@ -73,6 +73,7 @@ def install(app: FastAPI, metrics: Metrics) -> None:
         code = _HTTP_CODES.get(exc.status_code, "INVALID_REQUEST")
         resp = error_response(code, str(exc.detail), metrics)
         resp.status_code = exc.status_code if exc.status_code < 500 else 500
+        resp.headers.update(exc.headers or {})  # e.g. Allow on a 405
         return resp
 
     app.add_exception_handler(OcrError, on_ocr_error)

@@ -293,7 +293,9 @@ async def test_batch_limits_and_unknown_routes() -> None:
         three = {"images": [base64.b64encode(b"x").decode()] * 3}
         assert_error(await client.post("/v1/ocr/batch", json=three), 413, "TOO_MANY_IMAGES")
         assert_error(await client.get("/v2/nothing"), 404, "NOT_FOUND")
-        assert_error(await client.get("/v1/ocr"), 405, "METHOD_NOT_ALLOWED")
+        wrong = await client.get("/v1/ocr")
+        assert_error(wrong, 405, "METHOD_NOT_ALLOWED")
+        assert wrong.headers["allow"] == "POST"
 
 
 async def test_overloaded_is_refused_at_once_with_retry_after() -> None:
