@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     graph_optimization: Literal["disable", "basic", "extended", "all"] = Field(
         "all", description="ONNX Runtime graph optimisation level."
     )
+    ort_allow_spinning: bool = Field(
+        True, description="Idle ONNX Runtime threads spin (lower latency, more CPU)."
+    )
 
     # input limits
     max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0, description="Largest accepted body.")

@@ -28,6 +28,9 @@ class OrtOptions:
     cpu_mem_arena: bool = True
     mem_pattern: bool = False
     graph_optimization: str = "all"  # "disable" | "basic" | "extended" | "all"
+    # Idle intra-op threads spin-wait for the next op by default: lowest latency for one caller,
+    # but burnt CPU the other stages of a busy server could use.
+    allow_spinning: bool = True
 
 
 _OPT_LEVELS = {
@@ -50,6 +53,9 @@ class OnnxEngine:
         so.enable_mem_pattern = opts.mem_pattern
         so.graph_optimization_level = _OPT_LEVELS[opts.graph_optimization]
         so.log_severity_level = 3
+        so.add_session_config_entry(
+            "session.intra_op.allow_spinning", str(int(opts.allow_spinning))
+        )
         try:
             self._session = ort.InferenceSession(
                 str(path), sess_options=so, providers=["CPUExecutionProvider"]

@@ -44,6 +44,7 @@ def make_engine(task: ResolvedTask, s: Settings) -> Engine:
         cpu_mem_arena=s.cpu_mem_arena,
         mem_pattern=s.mem_pattern,
         graph_optimization=s.graph_optimization,
+        allow_spinning=s.ort_allow_spinning,
     )
     return OnnxEngine(task.path, opts)
 
