@@ -36,7 +36,7 @@ class Settings(BaseSettings):
         "all", description="ONNX Runtime graph optimisation level."
     )
     ort_allow_spinning: bool = Field(
-        True, description="Idle ONNX Runtime threads spin (lower latency, more CPU)."
+        False, description="Idle ONNX Runtime threads spin-wait (burns CPU; measured slower)."
     )
 
     # input limits
