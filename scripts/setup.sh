@@ -56,4 +56,7 @@ if [[ $DEV == 1 ]] && ! fc-list :lang=zh 2>/dev/null | grep -q .; then
     log "no CJK font found and cannot apt-get install one: Chinese rendering tests will skip"
   fi
 fi
+# Deployment checks: kubectl (kustomize), promtool, yamllint, kubernetes-validate.
+if [[ $DEV == 1 ]]; then scripts/setup_deploy_tools.sh; fi
+
 log "ready"
