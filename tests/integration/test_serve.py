@@ -4,11 +4,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,48 +13,16 @@ import httpx
 import pytest
 
 from tests.support.api import RECEIPT
+from tests.support.server import ServeProcess
 
 pytestmark = pytest.mark.integration
-OCR = Path(sys.executable).with_name("ocr")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[bytes], str, Path]:
-    port = free_port()
-    log = tmp_path / "server.log"
-    full_env = {
-        **os.environ,
-        "OCR_INTRA_OP_THREADS": "1",
-        "OCR_CACHE_MEMORY_BYTES": "0",
-        **env,
-    }
-    proc = subprocess.Popen(
-        [str(OCR), "serve", "--port", str(port)],
-        env=full_env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text()
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return proc, url, log
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("server never became ready:\n" + log.read_text())
 
 
 def test_sigterm_drains_accepted_requests_then_exits(tmp_path: Path) -> None:
-    proc, url, log = start_server(tmp_path, OCR_SHUTDOWN_DELAY_S="1.5", OCR_DRAIN_TIMEOUT_S="60")
+    server = ServeProcess(
+        tmp_path / "server.log", {"OCR_SHUTDOWN_DELAY_S": "1.5", "OCR_DRAIN_TIMEOUT_S": "60"}
+    ).start()
+    url, log = server.url, server.log
     data = RECEIPT.read_bytes()
     try:
 
@@ -69,7 +33,7 @@ def test_sigterm_drains_accepted_requests_then_exits(tmp_path: Path) -> None:
         with ThreadPoolExecutor(8) as pool:
             futures = [pool.submit(ocr, i) for i in range(8)]
             time.sleep(0.5)  # the requests are accepted and queued
-            proc.send_signal(signal.SIGTERM)
+            server.signal(signal.SIGTERM)
             time.sleep(0.3)
             ready = httpx.get(f"{url}/readyz", timeout=5)
             assert ready.status_code == 503
@@ -78,11 +42,10 @@ def test_sigterm_drains_accepted_requests_then_exits(tmp_path: Path) -> None:
             statuses = [f.result(timeout=120) for f in futures]
         assert statuses == [200] * 8
         assert late == 200
-        proc.wait(timeout=60)
+        returncode = server.wait(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode in (0, -signal.SIGTERM), proc.returncode
+        server.stop()
+    assert returncode in (0, -signal.SIGTERM), returncode
     records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     assert any(r["msg"].startswith("draining") for r in records)
     access = [r for r in records if r["logger"] == "service.access"]
@@ -98,7 +61,8 @@ def _sample(text: str, name: str) -> float:
 
 
 def test_clients_that_give_up_have_their_queued_work_dropped(tmp_path: Path) -> None:
-    proc, url, _ = start_server(tmp_path)
+    server = ServeProcess(tmp_path / "server.log").start()
+    url = server.url
     data = RECEIPT.read_bytes()
     try:
 
@@ -120,5 +84,4 @@ def test_clients_that_give_up_have_their_queued_work_dropped(tmp_path: Path) -> 
         assert _sample(text, "ocr_queue_depth") == 0
         assert httpx.get(f"{url}/livez", timeout=5).status_code == 200
     finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+        server.stop()
