@@ -26,15 +26,12 @@ import io
 import json
 import os
 import re
-import socket
 import struct
 import subprocess
 import sys
-import time
 import zlib
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +47,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from tests.support.api import RECEIPT, ROOT
+from tests.support.api import RECEIPT
+from tests.support.server import ServeProcess
 
 pytestmark = pytest.mark.integration
 
@@ -83,14 +81,6 @@ SERVER_ENV = {
     "OCR_REQUEST_TIMEOUT_S": "120",  # a busy CI box must not turn a slow answer into a 504
     "OCR_DRAIN_TIMEOUT_S": "5",
 }
-# Where the models are is the machine's business; every other OCR_* setting is the test's.
-PASSED_THROUGH = {
-    "OCR_MODEL_DIR",
-    "OCR_CATALOGUE",
-    "OCR_MODEL_SOURCE_OVERRIDE",
-    "OCR_VERIFY_MODELS",
-}
-
 FUZZ = settings(
     derandomize=True,
     database=None,
@@ -110,71 +100,16 @@ ANSWERS: Counter[str] = Counter()  # "422 INVALID_IMAGE", "200", ...: what the f
 # -- the server ------------------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    proc: subprocess.Popen[bytes]
-    url: str
-    log: Path
-
-    def log_tail(self, n: int = 4000) -> str:
-        return self.log.read_text(errors="replace")[-n:]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _command() -> list[str]:
-    script = Path(sys.executable).with_name("ocr")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from service.cli import main; main()"]
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     workdir = tmp_path_factory.mktemp("fuzz-server")  # cwd: no stray .env is read
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OCR_") or k in PASSED_THROUGH}
-    env.update(SERVER_ENV, OCR_PORT=str(port))
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     log = workdir / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*_command(), "serve", "--port", str(port)],
-            cwd=workdir,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    srv = Server(proc, f"http://127.0.0.1:{port}", log)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"ocr serve exited with {proc.returncode}:\n{srv.log_tail()}")
-            try:
-                if httpx.get(f"{srv.url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"ocr serve not ready after 180 s:\n{srv.log_tail()}")
-            time.sleep(0.2)
+    with ServeProcess(log, SERVER_ENV, clean_env=True, cwd=workdir, ready_timeout_s=180) as srv:
         yield srv
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")
-def client(server: Server) -> Iterator[httpx.Client]:
+def client(server: ServeProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=120) as c:
         yield c
 
@@ -334,7 +269,7 @@ CLI_EXAMPLES = 100 * SCALE  # per operation, in the CLI's fuzzing phase
 
 
 @pytest.fixture(scope="module")
-def openapi(server: Server) -> Any:
+def openapi(server: ServeProcess) -> Any:
     return schemathesis.openapi.from_url(f"{server.url}/openapi.json", timeout=30)
 
 
@@ -376,7 +311,7 @@ def test_openapi_operation_never_5xx(
     run()
 
 
-def test_schemathesis_cli_all_phases(server: Server, tmp_path: Path) -> None:
+def test_schemathesis_cli_all_phases(server: ServeProcess, tmp_path: Path) -> None:
     cmd = [
         *[sys.executable, "-m", "schemathesis.cli", "run", f"{server.url}/openapi.json"],
         *["--checks", "not_a_server_error", "--mode", "all", "--workers", "1"],
@@ -846,9 +781,9 @@ def _alarming(line: str) -> bool:
     )
 
 
-def test_server_survived_and_still_reads(server: Server, client: httpx.Client) -> None:
+def test_server_survived_and_still_reads(server: ServeProcess, client: httpx.Client) -> None:
     """Runs last (file order): the process that took every request above is up and correct."""
-    assert server.proc.poll() is None, f"the server died:\n{server.log_tail()}"
+    assert server.alive, f"the server died:\n{server.tail()}"
     livez = client.get("/livez")
     assert livez.status_code == 200 and livez.json() == {"status": "ok"}
     assert client.get("/readyz").status_code == 200

@@ -17,6 +17,12 @@ from types import TracebackType
 import httpx
 
 OCR = Path(sys.executable).with_name("ocr")
+MODEL_LOCATION = {
+    "OCR_MODEL_DIR",
+    "OCR_CATALOGUE",
+    "OCR_MODEL_SOURCE_OVERRIDE",
+    "OCR_VERIFY_MODELS",
+}
 DEFAULT_ENV = {"OCR_INTRA_OP_THREADS": "1", "OCR_CACHE_MEMORY_BYTES": "0"}
 
 
@@ -38,9 +44,12 @@ class ServeProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        base = {k: v for k, v in os.environ.items() if not (clean_env and k.startswith("OCR_"))}
-        if clean_env:  # keep only where the models are
-            base.update({k: v for k, v in os.environ.items() if k in ("OCR_MODEL_DIR",)})
+        # clean_env: every OCR_* setting is the test's, except where the models are
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not (clean_env and k.startswith("OCR_")) or k in MODEL_LOCATION
+        }
         self.env = {**base, **DEFAULT_ENV, **(env or {})}
         self.cwd = cwd
         self.ready_timeout_s = ready_timeout_s
