@@ -58,5 +58,7 @@ if [[ $DEV == 1 ]] && ! fc-list :lang=zh 2>/dev/null | grep -q .; then
 fi
 # Deployment checks: kubectl (kustomize), promtool, yamllint, kubernetes-validate.
 if [[ $DEV == 1 ]]; then scripts/setup_deploy_tools.sh; fi
+# Container checks: dockerd (Debian docker.io) and debootstrap for the CI base image.
+if [[ $DEV == 1 ]]; then scripts/setup_docker_tools.sh; fi
 
 log "ready"

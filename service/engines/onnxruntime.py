@@ -13,6 +13,7 @@ from service.engines.base import Tensor
 from service.ocr.errors import ModelError
 
 log = logging.getLogger(__name__)
+ort.disable_telemetry_events()  # see service/engines/__init__.py
 
 
 @dataclass(frozen=True)
