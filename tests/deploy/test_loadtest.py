@@ -1,0 +1,130 @@
+"""The locust load test (loadtest/) against a real `ocr serve` (uvicorn) and a real Redis.
+
+A short headless smoke with generous SLOs must pass (exit 0), make requests and hit the Redis
+cache; a run with an impossible SLO must fail (the gate gates); cache-busting must miss the
+cache every time while decoding to the very same pixels. Uses the bundled corpus only, so it
+needs nothing from ../shared/datasets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from loadtest.corpus import bundled_corpus, bust
+from service.ocr.decode import decode_image
+from tests.support.redis_server import RedisServer, free_port
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
+BIN = Path(sys.executable).parent
+OCR = BIN / "ocr"
+LOCUST = BIN / "locust"
+
+
+def test_cache_bust_changes_the_bytes_not_the_pixels() -> None:
+    for sample in bundled_corpus().samples:
+        a, b = bust(sample.data), bust(sample.data)
+        assert len({sample.data, a, b}) == 3, sample.name
+        same = decode_image(sample.data).pixels
+        assert np.array_equal(decode_image(a).pixels, same), sample.name
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not LOCUST.exists():
+        pytest.fail(f"{LOCUST} missing: install the dev extra (pip install -e '.[dev]')")
+    log = tmp_path_factory.mktemp("loadtest") / "server.log"
+    with RedisServer() as redis:
+        port = free_port()
+        env = {**os.environ, "OCR_REDIS_URL": redis.url, "OCR_INTRA_OP_THREADS": "1"}
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [str(OCR), "serve", "--port", str(port)], env=env, stdout=out, stderr=out
+            )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                assert proc.poll() is None, f"server exited:\n{log.read_text()[-3000:]}"
+                assert time.monotonic() < deadline, f"never ready:\n{log.read_text()[-3000:]}"
+                try:
+                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+            yield url
+            assert proc.poll() is None, f"server died under load:\n{log.read_text()[-3000:]}"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def locust(url: str, tmp_path: Path, *args: str) -> tuple[int, str, dict[str, int]]:
+    """Run the locustfile headless; (exit code, output, aggregated request/failure counts)."""
+    out = tmp_path / "stats.json"  # locust appends ".json" to --json-file
+    cmd = [str(LOCUST), "-f", str(LOCUSTFILE), "--headless", "--only-summary", "--host", url]
+    cmd += ["--corpus", "bundled", "--seed", "1", "--json-file", str(out.with_suffix("")), *args]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    text = run.stdout + run.stderr
+    stats = json.loads(out.read_text()) if out.exists() else []
+    totals = {
+        "requests": sum(s["num_requests"] for s in stats),
+        "failures": sum(s["num_failures"] for s in stats),
+    }
+    return run.returncode, text, totals
+
+
+def cache_lookups(url: str) -> dict[str, float]:
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    pattern = r'^ocr_cache_requests_total\{backend="redis",result="(\w+)"\} (\S+)'
+    found = re.findall(pattern, text, re.M)
+    return {result: float(v) for result, v in found}
+
+
+def server_errors(url: str) -> list[str]:
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    return re.findall(r'^ocr_http_requests_total\{[^}]*status="5\d\d"[^}]*\} \S+', text, re.M)
+
+
+def test_smoke_passes_its_slo_and_hits_the_redis_cache(server: str, tmp_path: Path) -> None:
+    rc, text, totals = locust(
+        server, tmp_path, "-u", "4", "-r", "4", "-t", "20s",
+        "--slo-max-fail-ratio", "0.02", "--slo-p95-ms", "20000",
+    )  # fmt: skip
+    assert rc == 0, text[-4000:]
+    assert "SLO PASS" in text, text[-4000:]
+    assert totals["requests"] >= 10, (totals, text[-4000:])
+    assert totals["failures"] == 0, text[-4000:]
+    assert cache_lookups(server).get("hit", 0) > 0, "repeated images never hit the Redis cache"
+    assert server_errors(server) == []
+
+
+def test_gate_fails_an_impossible_slo_and_cache_bust_misses(server: str, tmp_path: Path) -> None:
+    before = cache_lookups(server)
+    rc, text, totals = locust(
+        server, tmp_path, "-u", "2", "-r", "2", "-t", "6s", "--cache-bust", "--slo-p95-ms", "1"
+    )
+    assert rc == 1, text[-4000:]
+    assert re.search(r"SLO FAIL: .*p95 \d+ ms > 1 ms", text), text[-4000:]
+    assert totals["requests"] > 0 and totals["failures"] == 0, (totals, text[-4000:])
+    after = cache_lookups(server)
+    assert after.get("hit", 0) == before.get("hit", 0), "a cache-busted request hit the cache"
+    assert after.get("miss", 0) - before.get("miss", 0) >= totals["requests"]
+    assert server_errors(server) == []
