@@ -9,11 +9,9 @@ needs nothing from ../shared/datasets.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +21,8 @@ import pytest
 
 from loadtest.corpus import bundled_corpus, bust
 from service.ocr.decode import decode_image
-from tests.support.redis_server import RedisServer, free_port
+from tests.support.redis_server import RedisServer
+from tests.support.server import ServeProcess
 
 pytestmark = pytest.mark.integration
 
@@ -47,33 +46,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not LOCUST.exists():
         pytest.fail(f"{LOCUST} missing: install the dev extra (pip install -e '.[dev]')")
     log = tmp_path_factory.mktemp("loadtest") / "server.log"
-    with RedisServer() as redis:
-        port = free_port()
-        env = {**os.environ, "OCR_REDIS_URL": redis.url, "OCR_INTRA_OP_THREADS": "1"}
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [str(OCR), "serve", "--port", str(port)], env=env, stdout=out, stderr=out
-            )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                assert proc.poll() is None, f"server exited:\n{log.read_text()[-3000:]}"
-                assert time.monotonic() < deadline, f"never ready:\n{log.read_text()[-3000:]}"
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.2)
-            yield url
-            assert proc.poll() is None, f"server died under load:\n{log.read_text()[-3000:]}"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with RedisServer() as redis, ServeProcess(log, {"OCR_REDIS_URL": redis.url}) as srv:
+        yield srv.url
+        assert srv.alive, f"server died under load:\n{srv.tail()}"
 
 
 def locust(url: str, tmp_path: Path, *args: str) -> tuple[int, str, dict[str, int]]:
