@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -59,12 +63,15 @@ class TaskModel(_Frozen):
 
 
 class Source(_Frozen):
-    kind: Literal["pypi-wheel", "url", "dir"]
+    # local: produced on this machine (`ocr models import-paddle`, `ocr models derive`) straight
+    # into the store; it cannot be fetched again, only re-made by `recipe`.
+    kind: Literal["pypi-wheel", "url", "dir", "local"]
     package: str | None = None
     version: str | None = None
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     path: str | None = None  # kind == dir: the directory holding the files
     url: str | None = None  # kind == url: base URL; a file without its own url is base + name
+    recipe: str | None = None  # kind == local: the command that made the files
 
 
 class ModelSet(_Frozen):
@@ -77,6 +84,11 @@ class ModelSet(_Frozen):
     aliases: tuple[str, ...] = ()
     source: Source
     models: dict[Task, TaskModel]
+    precision: Literal["fp32", "fp16", "int8"] = "fp32"
+    derived_from: str | None = None  # the set this one was converted or quantised from
+    # Evidence a derived set was admitted on (`ocr models derive`): the gate, per-dataset
+    # metrics of both sets, the tolerance. Shown by `ocr models show`.
+    admission: dict[str, Any] | None = None
 
     @field_validator("models")
     @classmethod
@@ -108,18 +120,72 @@ class Catalogue(_Frozen):
         raise CatalogueError(f"unknown model set {key!r}; known sets: {known}")
 
 
-def load_catalogue(path: Path | None = None) -> Catalogue:
-    """Parse the catalogue (OCR_CATALOGUE overrides the bundled one) and validate it."""
-    path = path or Path(os.environ.get("OCR_CATALOGUE", DEFAULT_CATALOGUE))
+def _parse(path: Path) -> Catalogue:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise CatalogueError(f"cannot read catalogue {path}: {exc}") from exc
     try:
-        cat = Catalogue.model_validate(raw)
+        return Catalogue.model_validate(raw)
     except ValidationError as exc:
         raise CatalogueError(f"invalid catalogue {path}:\n{exc}") from exc
-    if cat.default not in cat.sets:
+
+
+def load_catalogue(path: Path | None = None, local: Path | None = None) -> Catalogue:
+    """Parse the catalogue (OCR_CATALOGUE overrides the bundled one) and validate it.
+
+    `local` is the store's overlay of sets made on this machine (imported Paddle models,
+    FP16/INT8 variants); they are added to the catalogue's sets and may not shadow one.
+    """
+    path = path or Path(os.environ.get("OCR_CATALOGUE", DEFAULT_CATALOGUE))
+    cat = _parse(path)
+    sets = dict(cat.sets)
+    if local is not None and local.is_file():
+        for name, ms in _parse(local).sets.items():
+            if name in sets:
+                raise CatalogueError(f"{local}: local set {name!r} shadows a catalogue set")
+            sets[name] = ms
+    if cat.default not in sets:
         raise CatalogueError(f"catalogue default {cat.default!r} is not a defined set")
-    named = {k: v.model_copy(update={"name": k}) for k, v in cat.sets.items()}
+    named = {k: v.model_copy(update={"name": k}) for k, v in sets.items()}
+    _check_aliases(named)
     return cat.model_copy(update={"sets": named})
+
+
+def _check_aliases(sets: dict[str, ModelSet]) -> None:
+    owner: dict[str, str] = {}
+    for ms in sets.values():
+        for alias in ms.aliases:
+            if alias in sets or alias in owner:
+                other = owner.get(alias, alias)
+                raise CatalogueError(f"alias {alias!r} of {ms.name!r} is taken by {other!r}")
+            owner[alias] = ms.name
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with (path.parent / f".{path.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def save_local_set(local: Path, ms: ModelSet, base: Catalogue) -> None:
+    """Add (or replace) `ms` in the local overlay, atomically and under a file lock.
+
+    Refuses a name that a catalogue set of `base` already owns."""
+    if ms.name in base.sets and (base.sets[ms.name].source.kind != "local"):
+        raise CatalogueError(f"{ms.name!r} is a catalogue set; choose another name")
+    with _locked(local):
+        doc: dict[str, Any] = {"schema": 1, "sets": {}}
+        if local.is_file():
+            doc = yaml.safe_load(local.read_text(encoding="utf-8")) or doc
+            doc.setdefault("sets", {})
+        entry = ms.model_dump(mode="json", exclude={"name"}, exclude_none=True)
+        doc["sets"][ms.name] = entry
+        doc.setdefault("default", base.default)
+        fd, tmp = tempfile.mkstemp(prefix=f".{local.name}-", dir=local.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("# Model sets made on this machine (ocr models import-paddle / derive).\n")
+            yaml.safe_dump(doc, f, sort_keys=False, allow_unicode=True)
+        os.replace(tmp, local)

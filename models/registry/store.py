@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.registry.catalogue import TASKS, ModelSet, Source, Task, TaskModel
-from models.registry.errors import ChecksumMismatch, ModelNotPulled, RegistryError
+from models.registry.errors import ChecksumMismatch, FetchError, ModelNotPulled, RegistryError
 from models.registry.sources import fetch, sha256_file
 
 log = logging.getLogger(__name__)
+LOCAL_CATALOGUE = "local-catalogue.yaml"
 
 
 def default_store_root() -> Path:
@@ -53,6 +54,26 @@ class ModelStore:
     def set_dir(self, ms: ModelSet) -> Path:
         return self.root / ms.name
 
+    @property
+    def local_catalogue(self) -> Path:
+        """The overlay of sets made on this machine, beside the files it pins."""
+        return self.root / LOCAL_CATALOGUE
+
+    def install(self, name: str, files: dict[str, Path]) -> Path:
+        """Copy locally made files into `<root>/<name>/`, replacing that set atomically."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=self.root))
+        try:
+            for file_name, src in files.items():
+                shutil.copyfile(src, staging / file_name)
+            target = self.root / name
+            if target.exists():
+                shutil.rmtree(target)
+            staging.rename(target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return self.root / name
+
     def is_pulled(self, ms: ModelSet) -> bool:
         d = self.set_dir(ms)
         return all((d / f.name).is_file() for t in ms.models.values() for f in t.files)
@@ -67,6 +88,12 @@ class ModelStore:
                 log.warning("re-pulling %s: %s", ms.name, exc)
         if source is not None:
             ms = ms.model_copy(update={"source": source})
+        if ms.source.kind == "local":
+            how = ms.source.recipe or "the command that made it"
+            raise FetchError(
+                f"model set {ms.name!r} was made on this machine and is missing or damaged in "
+                f"{self.set_dir(ms)}; re-make it with: {how}"
+            )
         self.root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{ms.name}-", dir=self.root))
         try:

@@ -7,15 +7,16 @@ import sys
 
 import click
 
-from models.registry.catalogue import Catalogue, ModelSet, load_catalogue
+from models.registry.catalogue import Catalogue, ModelSet
 from models.registry.errors import RegistryError
 from models.registry.store import ModelStore, parse_source_override
+from service.ocr.loader import catalogue_from_settings
 from service.settings import get_settings
 
 
 def catalogue_and_store() -> tuple[Catalogue, ModelStore]:
     s = get_settings()
-    return load_catalogue(s.catalogue), ModelStore(s.model_dir)
+    return catalogue_from_settings(s), ModelStore(s.model_dir)
 
 
 def _fail(exc: Exception) -> None:

@@ -22,14 +22,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 
-from models.registry.catalogue import Catalogue, CatalogueError, load_catalogue
+from models.registry.catalogue import Catalogue, CatalogueError
 from service import __version__
 from service.batching.policy import BatchPolicy
 from service.cache import ResultCache, cache_key, image_digest, make_cache
 from service.metrics import Metrics
 from service.ocr.decode import DecodeLimits, decode_image
 from service.ocr.errors import NotReady, Overloaded, Timeout, UnknownModelSet
-from service.ocr.loader import load_pipeline
+from service.ocr.loader import catalogue_from_settings, load_pipeline
 from service.ocr.pipeline import OcrPipeline
 from service.ocr.types import OcrOptions, OcrResult
 from service.runtime import result_codec
@@ -86,7 +86,7 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics(gpu=False)
-        self.catalogue = catalogue or load_catalogue(settings.catalogue)
+        self.catalogue = catalogue or catalogue_from_settings(settings)
         self.default_set = self.catalogue.get(settings.model_set).name
         self.state = State.STARTING
         self.pipelines: dict[str, BatchedPipeline] = {}

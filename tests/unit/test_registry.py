@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from models.registry.catalogue import Catalogue, load_catalogue
+from models.registry.catalogue import TASKS, Catalogue, ModelSet, load_catalogue, save_local_set
 from models.registry.errors import (
     CatalogueError,
     ChecksumMismatch,
@@ -185,3 +185,67 @@ def test_source_override_parsing() -> None:
     assert got["b"].kind == "url" and got["b"].url == "https://m/x/"
     with pytest.raises(RegistryError):
         parse_source_override("a=ftp:/x")
+
+
+# --- the local overlay: sets made on this machine (import-paddle, derive) ---------------------
+
+
+def _local_set(name: str, sha_of: bytes = b"rec bytes", aliases: tuple[str, ...] = ()) -> ModelSet:
+    files = {t: ({"name": f"{t}.onnx", "sha256": _sha(FILES[f"{t}.onnx"])},) for t in TASKS}
+    files["rec"] = ({"name": "rec.onnx", "sha256": _sha(sha_of)},)
+    return ModelSet.model_validate(
+        {
+            "name": name,
+            "version": "local-1",
+            "licence": "MIT",
+            "aliases": list(aliases),
+            "precision": "int8",
+            "derived_from": "tiny",
+            "admission": {"tolerance": 0.5},
+            "source": {"kind": "local", "recipe": f"ocr models derive tiny --name {name}"},
+            "models": {t: {"files": list(f)} for t, f in files.items()},
+        }
+    )
+
+
+def test_local_sets_join_the_catalogue(tmp_path: Path, src_dir: Path) -> None:
+    base = _catalogue(tmp_path, {"kind": "dir", "path": str(src_dir)})
+    local = tmp_path / "store" / "local-catalogue.yaml"
+    save_local_set(local, _local_set("tiny-int8", aliases=("fast",)), base)
+    cat = load_catalogue(tmp_path / "catalogue.yaml", local=local)
+    ms = cat.get("fast")
+    assert ms.name == "tiny-int8" and ms.precision == "int8" and ms.derived_from == "tiny"
+    assert ms.admission == {"tolerance": 0.5}
+    assert cat.default == "tiny" and "tiny" in cat.sets
+    # replacing an earlier local set is allowed; shadowing a catalogue set is not
+    save_local_set(local, _local_set("tiny-int8", sha_of=b"v2"), cat)
+    again = load_catalogue(tmp_path / "catalogue.yaml", local=local)
+    assert again.get("tiny-int8").models["rec"].files[0].sha256 == _sha(b"v2")
+    with pytest.raises(CatalogueError, match="is a catalogue set"):
+        save_local_set(local, _local_set("tiny"), cat)
+
+
+def test_a_local_file_that_shadows_or_steals_an_alias_is_refused(
+    tmp_path: Path, src_dir: Path
+) -> None:
+    _catalogue(tmp_path, {"kind": "dir", "path": str(src_dir)})
+    local = tmp_path / "local.yaml"
+    entry = _local_set("tiny").model_dump(mode="json", exclude={"name"})
+    local.write_text(yaml.safe_dump({"schema": 1, "default": "tiny", "sets": {"tiny": entry}}))
+    with pytest.raises(CatalogueError, match="shadows"):
+        load_catalogue(tmp_path / "catalogue.yaml", local=local)
+    entry = _local_set("other", aliases=("t",)).model_dump(mode="json", exclude={"name"})
+    local.write_text(yaml.safe_dump({"schema": 1, "default": "tiny", "sets": {"other": entry}}))
+    with pytest.raises(CatalogueError, match="alias 't'"):
+        load_catalogue(tmp_path / "catalogue.yaml", local=local)
+
+
+def test_local_set_is_installed_not_fetched(tmp_path: Path, src_dir: Path) -> None:
+    store = ModelStore(tmp_path / "store")
+    ms = _local_set("tiny-int8")
+    with pytest.raises(FetchError, match="re-make it with: ocr models derive tiny"):
+        store.pull(ms)
+    store.install(ms.name, {n: src_dir / "m" / n for n in FILES})
+    assert store.resolve(ms).tasks["det"].path.read_bytes() == FILES["det.onnx"]
+    assert store.pull(ms) == store.set_dir(ms)  # present and intact: nothing to fetch
+    assert store.local_catalogue == store.root / "local-catalogue.yaml"
