@@ -39,6 +39,41 @@ class Settings(BaseSettings):
         False, description="Idle ONNX Runtime threads spin-wait (burns CPU; measured slower)."
     )
 
+    # engines beyond ONNX Runtime on CPU (issue 5)
+    engine: Literal["onnxruntime", "torch"] = Field(
+        "onnxruntime",
+        description="Engine for ONNX-format sets (Paddle-format sets run on Paddle Inference).",
+    )
+    ort_providers: str = Field(
+        "cpu",
+        description="ONNX Runtime providers in priority order (tensorrt,cuda,cpu); "
+        "missing ones are skipped with a log line.",
+    )
+    gpu_device_id: int = Field(0, ge=0, description="CUDA device for GPU engines.")
+    ort_cudnn_conv_algo_search: Literal["EXHAUSTIVE", "HEURISTIC", "DEFAULT"] = Field(
+        "EXHAUSTIVE", description="CUDA provider conv algorithm search (once per input shape)."
+    )
+    ort_trt_cache_dir: Path | None = Field(
+        None, description="TensorRT engine cache directory (mount a volume); unset = no cache."
+    )
+    ort_trt_fp16: bool = Field(False, description="TensorRT provider may run layers in FP16.")
+    torch_device: Literal["auto", "cuda", "cpu"] = Field(
+        "auto", description="Torch engine device; auto = CUDA when available, else CPU."
+    )
+    torch_dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
+        "auto", description="Torch engine precision; auto = float16 on CUDA, float32 on CPU."
+    )
+    torch_cuda_graphs: bool = Field(
+        False, description="Torch engine replays CUDA graphs per bucket shape (CUDA only)."
+    )
+    paddle_mkldnn: bool = Field(True, description="Paddle Inference uses oneDNN on CPU.")
+    det_buckets: str = Field(
+        "",
+        pattern=r"^\s*(\d+\s*(,\s*\d+\s*)*)?$",
+        description="Detector input buckets (px, comma list): pad H and W up to the next one "
+        "so GPU kernels see few shapes; empty = multiples of 32.",
+    )
+
     # input limits
     max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0, description="Largest accepted body.")
     max_image_pixels: int = Field(40_000_000, gt=0, description="Largest width*height decoded.")

@@ -27,6 +27,8 @@ __all__ = [
     "DetGeometry",
     "DetInputSpec",
     "TextDetector",
+    "bucket_shape",
+    "parse_buckets",
     "preprocess_image",
     "resized_shape",
 ]
@@ -89,6 +91,40 @@ def _align(side: float, cap: int) -> int:
     return min(cap, max(DET_ALIGN, round(side / DET_ALIGN) * DET_ALIGN))
 
 
+def parse_buckets(text: str) -> tuple[int, ...]:
+    """``"640, 960,1280"`` -> (640, 960, 1280): sorted, unique, each a positive multiple of 32."""
+    try:
+        sides = sorted({int(s) for s in text.replace(" ", "").split(",") if s})
+    except ValueError as exc:
+        raise ValueError(f"detector buckets must be integers, got {text!r}") from exc
+    bad = [s for s in sides if s <= 0 or s % DET_ALIGN]
+    if bad:
+        raise ValueError(f"detector buckets must be positive multiples of {DET_ALIGN}: {bad}")
+    return tuple(sides)
+
+
+def bucket_shape(h: int, w: int, buckets: tuple[int, ...]) -> tuple[int, int]:
+    """The padded input shape: each side rounded up to the next bucket. A side beyond the last
+    bucket keeps its own (32-aligned) size: never shrink what resizing chose."""
+    if not buckets:
+        return h, w
+    return (
+        next((b for b in buckets if b >= h), h),
+        next((b for b in buckets if b >= w), w),
+    )
+
+
+def pad_to(tensor: Tensor, shape: tuple[int, int]) -> Tensor:
+    """Zero-pad a (1, 3, h, w) tensor at the bottom/right; DetGeometry keeps the valid region,
+    so post-processing ignores the padding."""
+    h, w = tensor.shape[2:]
+    if (h, w) == shape:
+        return tensor
+    out = np.zeros((tensor.shape[0], tensor.shape[1], *shape), dtype=np.float32)
+    out[:, :, :h, :w] = tensor
+    return out
+
+
 def preprocess_image(
     pixels: Pixels,
     opts: DetOptions,
@@ -134,15 +170,28 @@ class TextDetector:
         spec: DetInputSpec = PPOCR_V6_DET_INPUT,
         max_side: int = DET_MAX_SIDE,
         max_pixels: int = DET_MAX_PIXELS,
+        buckets: tuple[int, ...] = (),
     ) -> None:
         self.engine = engine
         self.spec = spec
         self.max_side = max_side
         self.max_pixels = max_pixels
+        # Bucketed input shapes (GPU engines tune kernels, build TensorRT profiles or capture
+        # CUDA graphs once per shape); () = every 32-aligned shape, cheapest on CPU.
+        self.buckets = buckets
 
     def preprocess(self, image: Image | Pixels, opts: DetOptions) -> tuple[Tensor, DetGeometry]:
         pixels = image.pixels if isinstance(image, Image) else image
-        return preprocess_image(pixels, opts, self.spec, self.max_side, self.max_pixels)
+        tensor, geometry = preprocess_image(pixels, opts, self.spec, self.max_side, self.max_pixels)
+        h, w = tensor.shape[2:]
+        return pad_to(tensor, bucket_shape(h, w, self.buckets)), geometry
+
+    def warmup_shapes(self) -> list[tuple[int, int]]:
+        """Every bucket shape a request can produce (within the pixel cap), or one page-like
+        shape when unbucketed."""
+        if not self.buckets:
+            return [(960, 736)]
+        return [(h, w) for h in self.buckets for w in self.buckets if h * w <= self.max_pixels]
 
     def postprocess(
         self, prob_map: npt.NDArray[np.float32], geometry: DetGeometry, opts: DetOptions
@@ -150,9 +199,10 @@ class TextDetector:
         """One image's model output (``(1, 1, H, W)``, ``(1, H, W)`` or ``(H, W)``) -> quads."""
         return db_postprocess(prob_map, geometry, opts)
 
-    def warmup(self, shape: tuple[int, int] = (960, 736)) -> None:
-        """One inference at a page-like shape: allocates the runtime's buffers up front."""
-        self.engine.run(np.zeros((1, 3, *shape), np.float32))
+    def warmup(self) -> None:
+        """One inference per input shape: allocates buffers / tunes kernels up front."""
+        for shape in self.warmup_shapes():
+            self.engine.run(np.zeros((1, 3, *shape), np.float32))
 
     def detect(self, image: Image | Pixels, opts: DetOptions) -> list[Detection]:
         tensor, geometry = self.preprocess(image, opts)

@@ -4,17 +4,22 @@ engine per task, read each model's input contract and dictionary."""
 from __future__ import annotations
 
 from models.codec.charset import Charset, CharsetError
-from models.registry.catalogue import TaskModel, load_catalogue
+from models.registry.catalogue import Catalogue, TaskModel, load_catalogue
 from models.registry.store import ModelStore, ResolvedTask
 from service.engines.base import Engine
 from service.engines.onnxruntime import OnnxEngine, OrtOptions
 from service.ocr.classify import AngleClassifier
-from service.ocr.detect import DetInputSpec, TextDetector
+from service.ocr.detect import DetInputSpec, TextDetector, parse_buckets
 from service.ocr.errors import ModelError
 from service.ocr.pipeline import OcrPipeline
 from service.ocr.recognize import DEFAULT_BUCKETS, TextRecognizer
 from service.ocr.types import DetOptions, OcrOptions
 from service.settings import Settings
+
+
+def catalogue_from_settings(s: Settings) -> Catalogue:
+    """The configured catalogue plus the store's overlay of sets made on this machine."""
+    return load_catalogue(s.catalogue, local=ModelStore(s.model_dir).local_catalogue)
 
 
 def options_from_settings(s: Settings) -> OcrOptions:
@@ -35,18 +40,55 @@ def options_from_settings(s: Settings) -> OcrOptions:
     )
 
 
-def make_engine(task: ResolvedTask, s: Settings) -> Engine:
-    if task.spec.format != "onnx":
-        raise ModelError(f"model format {task.spec.format!r} needs an engine this build lacks")
-    opts = OrtOptions(
+def ort_options(s: Settings) -> OrtOptions:
+    return OrtOptions(
         intra_op_threads=s.intra_op_threads,
         inter_op_threads=s.inter_op_threads,
         cpu_mem_arena=s.cpu_mem_arena,
         mem_pattern=s.mem_pattern,
         graph_optimization=s.graph_optimization,
         allow_spinning=s.ort_allow_spinning,
+        providers=tuple(p.strip() for p in s.ort_providers.split(",") if p.strip()),
+        device_id=s.gpu_device_id,
+        cudnn_conv_algo_search=s.ort_cudnn_conv_algo_search,
+        trt_cache_dir=s.ort_trt_cache_dir,
+        trt_fp16=s.ort_trt_fp16,
     )
-    return OnnxEngine(task.path, opts)
+
+
+def make_engine(task: ResolvedTask, s: Settings) -> Engine:
+    """The engine for one task: Paddle Inference for Paddle-format files; for ONNX files,
+    ONNX Runtime (CPU/CUDA/TensorRT providers) or the torch engine, per `s.engine`.
+
+    Optional runtimes are imported here, only when a model needs them, so the service's import
+    path stays free of paddle and torch."""
+    fmt = task.spec.format
+    if fmt == "paddle":
+        try:
+            from service.engines.paddle import PaddleEngine, PaddleOptions
+        except ImportError as exc:
+            raise ModelError(
+                f"Paddle-format models need Paddle Inference: pip install '.[paddle]' ({exc})"
+            ) from exc
+        return PaddleEngine(
+            task.paths, PaddleOptions(threads=s.intra_op_threads, mkldnn=s.paddle_mkldnn)
+        )
+    if fmt != "onnx":
+        raise ModelError(f"model format {fmt!r} needs an engine this build lacks")
+    if s.engine == "torch":
+        try:
+            from service.engines.torch_engine import TorchEngine, TorchOptions
+        except ImportError as exc:
+            raise ModelError(f"engine=torch needs PyTorch and onnx installed ({exc})") from exc
+        opts = TorchOptions(
+            device=s.torch_device,
+            dtype=s.torch_dtype,
+            cuda_graphs=s.torch_cuda_graphs,
+            device_id=s.gpu_device_id,
+            threads=s.intra_op_threads,
+        )
+        return TorchEngine(task.path, opts)
+    return OnnxEngine(task.path, ort_options(s))
 
 
 def load_charset(task: ResolvedTask, engine: Engine) -> Charset:
@@ -74,6 +116,13 @@ def _check_line_contract(task: str, spec: TaskModel) -> None:
         raise ModelError(f"{task} input contract {c} is not supported by the {task} stage yet")
 
 
+def det_buckets(s: Settings) -> tuple[int, ...]:
+    try:
+        return parse_buckets(s.det_buckets)
+    except ValueError as exc:
+        raise ModelError(f"OCR_DET_BUCKETS: {exc}") from exc
+
+
 def _det_spec(spec: TaskModel) -> DetInputSpec:
     c = spec.input
     return DetInputSpec(mean=c.mean, std=c.std, channel_order=c.channel_order, scale=c.scale)
@@ -81,7 +130,7 @@ def _det_spec(spec: TaskModel) -> DetInputSpec:
 
 def load_pipeline(s: Settings, name: str | None = None) -> OcrPipeline:
     """Resolve `name` (or the configured default set) and open its three engines."""
-    catalogue = load_catalogue(s.catalogue)
+    catalogue = catalogue_from_settings(s)
     ms = catalogue.get(name or s.model_set)
     resolved = ModelStore(s.model_dir).resolve(ms, verify=s.verify_models)
     det, cls, rec = (resolved.tasks[t] for t in ("det", "cls", "rec"))
@@ -92,7 +141,7 @@ def load_pipeline(s: Settings, name: str | None = None) -> OcrPipeline:
     return OcrPipeline(
         name=ms.name,
         versions=ms.versions(),
-        detector=TextDetector(make_engine(det, s), _det_spec(det.spec)),
+        detector=TextDetector(make_engine(det, s), _det_spec(det.spec), buckets=det_buckets(s)),
         classifier=AngleClassifier(make_engine(cls, s), shape=cls_shape),
         recognizer=TextRecognizer(
             rec_engine,

@@ -576,7 +576,8 @@ def prestop_seconds(c: Obj) -> int:
     return 0
 
 
-ALLOWED_UNSET = {"catalogue"}  # None = the catalogue bundled in the image
+# None = the catalogue bundled in the image; no TensorRT engine cache (set by the gpu overlay)
+ALLOWED_UNSET = {"catalogue", "ort_trt_cache_dir"}
 
 
 def check_ocr(objs: list[Obj]) -> list[str]:
@@ -613,6 +614,11 @@ def check_ocr(objs: list[Obj]) -> list[str]:
         except ValidationError as exc:
             errs.append(f"{where}: settings do not validate: {exc}")
             continue
+        if s.ort_trt_cache_dir is not None:  # the root filesystem is read-only
+            mounts = [m["mountPath"] for m in c.get("volumeMounts", [])]
+            cache = str(s.ort_trt_cache_dir)
+            if not any(cache == m or cache.startswith(m.rstrip("/") + "/") for m in mounts):
+                errs.append(f"{where}: OCR_ORT_TRT_CACHE_DIR={cache} is not on a mounted volume")
         cores = cpu_limit_cores(c)
         if cores is None:
             errs.append(f"{where}: no CPU limit")

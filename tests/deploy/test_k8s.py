@@ -321,6 +321,13 @@ BREAKAGES = [
         "settings not configured",
     ),
     ("overlays/cpu", "ConfigMap", None, _set("data.OCR_MAX_INFLIGHT", "lots"), "do not validate"),
+    (
+        "overlays/gpu",
+        "Deployment",
+        "ocr",
+        _set(f"{C0}.volumeMounts", [{"name": "tmp", "mountPath": "/tmp"}]),
+        "not on a mounted volume",
+    ),
     ("overlays/cpu", "ConfigMap", None, _set("data.OCR_MAX_INFLIHGT", "8"), "is not a setting"),
     (
         "overlays/cpu",
@@ -377,6 +384,10 @@ def test_gpu_overlay_holds_one_gpu_on_gpu_nodes_and_scales_on_sm_activity() -> N
     hpa = find(objs, "HorizontalPodAutoscaler", "ocr")
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert pods_metrics(hpa) == {"gpu_sm_active_ratio", "ocr_queue_wait_seconds"}
+    env = k8s_semantics.effective_env(objs, find(objs, "Deployment", "ocr"), c)
+    assert env["OCR_ORT_PROVIDERS"].split(",")[0] == "cuda"
+    assert env["OCR_DET_BUCKETS"]  # few detector shapes on a GPU
+    assert "/var/cache/ocr/trt" in {m["mountPath"] for m in c["volumeMounts"]}
 
 
 def test_canary_serves_the_candidate_beside_the_stable_behind_one_service() -> None:
