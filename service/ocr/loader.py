@@ -3,8 +3,10 @@ engine per task, read each model's input contract and dictionary."""
 
 from __future__ import annotations
 
+from importlib.util import find_spec
+
 from models.codec.charset import Charset, CharsetError
-from models.registry.catalogue import Catalogue, TaskModel, load_catalogue
+from models.registry.catalogue import Catalogue, ModelSet, TaskModel, load_catalogue
 from models.registry.store import ModelStore, ResolvedTask
 from service.engines.base import Engine
 from service.engines.onnxruntime import OnnxEngine, OrtOptions
@@ -20,6 +22,13 @@ from service.settings import Settings
 def catalogue_from_settings(s: Settings) -> Catalogue:
     """The configured catalogue plus the store's overlay of sets made on this machine."""
     return load_catalogue(s.catalogue, local=ModelStore(s.model_dir).local_catalogue)
+
+
+def missing_runtime(ms: ModelSet) -> str | None:
+    """The optional runtime a set needs but this install lacks (e.g. "paddle"), or None."""
+    if any(m.format == "paddle" for m in ms.models.values()) and not find_spec("paddle"):
+        return "paddle"
+    return None
 
 
 def options_from_settings(s: Settings) -> OcrOptions:

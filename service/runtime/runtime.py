@@ -29,7 +29,7 @@ from service.cache import ResultCache, cache_key, image_digest, make_cache
 from service.metrics import Metrics
 from service.ocr.decode import DecodeLimits, decode_image
 from service.ocr.errors import NotReady, Overloaded, Timeout, UnknownModelSet
-from service.ocr.loader import catalogue_from_settings, load_pipeline
+from service.ocr.loader import catalogue_from_settings, load_pipeline, missing_runtime
 from service.ocr.pipeline import OcrPipeline
 from service.ocr.types import OcrOptions, OcrResult
 from service.runtime import result_codec
@@ -114,8 +114,15 @@ class Runtime:
 
     def set_names(self) -> list[str]:
         wanted = self.settings.serve_model_sets.strip()
-        if wanted == "all":
-            return sorted(self.catalogue.sets)
+        if wanted == "all":  # every set this install can run; naming one that it cannot fails
+            runnable = []
+            for name, ms in sorted(self.catalogue.sets.items()):
+                lacking = missing_runtime(ms)
+                if lacking:
+                    log.warning("not serving model set %s: needs the %s extra", name, lacking)
+                else:
+                    runnable.append(name)
+            return runnable
         names = [self.default_set] + [n.strip() for n in wanted.split(",") if n.strip()]
         resolved = [self.catalogue.get(n).name for n in names]
         return list(dict.fromkeys(resolved))

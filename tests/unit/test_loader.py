@@ -32,3 +32,23 @@ def test_other_line_contracts_are_refused_not_misread(contract: InputContract) -
 def test_options_follow_settings() -> None:
     opts = options_from_settings(Settings(det_limit_side_len=640, decoder="beam", use_cls=False))
     assert opts.det.limit_side_len == 640 and opts.decoder == "beam" and not opts.use_cls
+
+
+def test_a_paddle_set_needs_the_paddle_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    import service.ocr.loader as loader
+    from models.registry.catalogue import ModelSet
+
+    def model_set(fmt: str) -> ModelSet:
+        task = {"format": fmt, "files": [FILE.model_dump()]}
+        return ModelSet.model_validate(
+            {
+                "version": "1",
+                "licence": "MIT",
+                "source": {"kind": "dir", "path": "/x"},
+                "models": {"det": task, "cls": task, "rec": task},
+            }
+        )
+
+    monkeypatch.setattr(loader, "find_spec", lambda name: None)
+    assert loader.missing_runtime(model_set("paddle")) == "paddle"
+    assert loader.missing_runtime(model_set("onnx")) is None
