@@ -69,6 +69,7 @@ class ModelStore:
             target = self.root / name
             if target.exists():
                 shutil.rmtree(target)
+            staging.chmod(0o755)  # mkdtemp makes it 0700: the service may run as another user
             staging.rename(target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -101,6 +102,7 @@ class ModelStore:
             target = self.set_dir(ms)
             if target.exists():
                 shutil.rmtree(target)
+            staging.chmod(0o755)  # mkdtemp makes it 0700: the service may run as another user
             staging.rename(target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
