@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
+from typing import ClassVar
 
 import click
 
@@ -30,7 +32,44 @@ def _selected(cat: Catalogue, names: tuple[str, ...], all_: bool) -> list[ModelS
     return [cat.get(n) for n in names] if names else [cat.get()]
 
 
-@click.group()
+class _LazyGroup(click.Group):
+    """Subcommands that need optional extras (onnx, paddle2onnx, ...) are imported only when
+    invoked or listed, so `ocr serve` neither pays for nor depends on them. One whose extra is
+    missing still shows up, and says what to install."""
+
+    LAZY: ClassVar[dict[str, tuple[str, str, str]]] = {  # name -> (module, attribute, extra)
+        "import-paddle": ("service.cli.import_paddle_cmd", "import_paddle", "paddle"),
+        "derive": ("service.cli.derive_cmd", "derive", "convert"),
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.LAZY])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.LAZY:
+            return super().get_command(ctx, cmd_name)
+        module, attr, extra = self.LAZY[cmd_name]
+        try:
+            command: click.Command = getattr(importlib.import_module(module), attr)
+        except ImportError as exc:
+            return _missing_extra(cmd_name, extra, exc)
+        return command
+
+
+def _missing_extra(name: str, extra: str, exc: ImportError) -> click.Command:
+    def run(args: tuple[str, ...]) -> None:
+        _fail(RuntimeError(f"`ocr models {name}` needs pip install '.[{extra}]' ({exc})"))
+
+    return click.Command(
+        name,
+        callback=run,
+        params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
+        context_settings={"ignore_unknown_options": True},
+        help=f"(needs the `{extra}` extra: {exc.name})",
+    )
+
+
+@click.group(cls=_LazyGroup)
 def models() -> None:
     """Manage the local model store (catalogue: models/catalogue.yaml)."""
 
