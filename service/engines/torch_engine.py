@@ -16,7 +16,8 @@
 - cuDNN autotuning (``cudnn.benchmark``) is switched on for CUDA: it tunes once per input shape,
   as the ONNX Runtime CUDA provider's EXHAUSTIVE search does.
 
-Only this module and ``torch_onnx`` import torch; the loader imports them when engine=torch.
+Only this module and ``torch_onnx`` (with its ``torch_ops*`` op tables) import torch; the loader
+imports them when engine=torch.
 """
 
 from __future__ import annotations
