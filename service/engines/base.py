@@ -20,3 +20,12 @@ class Engine(Protocol):
     def run(self, batch: Tensor) -> Tensor:
         """Run one float32 NCHW batch; return the model's first output as float32."""
         ...
+
+
+class TopKEngine(Engine, Protocol):
+    """An engine that can reduce a recogniser's (N, T, C) output to its k best classes per step
+    where the output lives (on the GPU), so only N x T x k values reach the host."""
+
+    def run_topk(self, batch: Tensor, k: int) -> tuple[Tensor, npt.NDArray[np.int32], int]:
+        """(values (N, T, k), class ids (N, T, k), C): most probable first."""
+        ...

@@ -22,6 +22,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
@@ -32,7 +33,7 @@ from models.codec.ctc import Decoder
 from models.codec.stitch import join_windows
 from models.codec.topk import DEFAULT_K, TopK
 from models.codec.words import word_spans
-from service.engines.base import Engine, Tensor
+from service.engines.base import Engine, Tensor, TopKEngine
 from service.ocr.errors import ModelError
 from service.ocr.types import Pixels, Recognition
 
@@ -176,15 +177,37 @@ def infer_rows(
         size = batch_size(rows[members[0]].bucket, max_batch, max_batch_px)
         for start in range(0, len(members), size):
             chunk = members[start : start + size]
-            probs = engine.run(np.stack([rows[j].tensor for j in chunk]))
-            if probs.ndim != 3 or probs.shape[1] * step_px != rows[chunk[0]].bucket:
-                raise ModelError(
-                    f"recogniser output {probs.shape} for input width {rows[chunk[0]].bucket}; "
-                    f"expected (N, width / {step_px}, classes)"
-                )
-            for j, row_probs in zip(chunk, probs, strict=True):
-                out[j] = TopK.from_probs(row_probs[: rows[j].steps(row_probs.shape[0])], k)
+            batch = np.stack([rows[j].tensor for j in chunk])
+            tables = _top_classes(engine, batch, [rows[j] for j in chunk], k, step_px)
+            out.update(zip(chunk, tables, strict=True))
     return [out[j] for j in range(len(rows))]
+
+
+def _top_classes(
+    engine: Engine, batch: Tensor, rows: Sequence[RecRow], k: int, step_px: int
+) -> list[TopK]:
+    """One engine call -> each row's top-k table over its content's steps. An engine with its
+    own top-k (the torch engine selects on the GPU, so only N x T x k values reach the host)
+    gives the exact top k; otherwise ``TopK.from_probs`` reduces the full output here."""
+    if hasattr(engine, "run_topk"):
+        values, ids, classes = cast(TopKEngine, engine).run_topk(batch, k)
+        steps = _steps(values.shape, batch, rows, step_px)
+        return [TopK(ids[n, :s], values[n, :s], classes) for n, s in enumerate(steps)]
+    probs = engine.run(batch)
+    steps = _steps(probs.shape, batch, rows, step_px)
+    return [TopK.from_probs(probs[n, :s], k) for n, s in enumerate(steps)]
+
+
+def _steps(
+    shape: tuple[int, ...], batch: Tensor, rows: Sequence[RecRow], step_px: int
+) -> list[int]:
+    """Check the output shape against the input; each row's count of content steps."""
+    if len(shape) != 3 or shape[0] != len(rows) or shape[1] * step_px != batch.shape[3]:
+        raise ModelError(
+            f"recogniser output {shape} for input width {batch.shape[3]}; "
+            f"expected (N, width / {step_px}, classes)"
+        )
+    return [row.steps(shape[1]) for row in rows]
 
 
 def postprocess(

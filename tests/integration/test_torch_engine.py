@@ -86,6 +86,17 @@ def test_raw_outputs_match_onnxruntime_on_cpu(
         assert max_abs(ours.run(x), ort.run(x)) <= CPU_TOL[task], (name, task, shape)
 
 
+def test_rec_top_k_on_the_engine_is_the_top_k_of_its_output(v6_set: ResolvedSet) -> None:
+    engine = TorchEngine(v6_set.tasks["rec"].path, TorchOptions(device="cpu", dtype="float32"))
+    x = model_input("rec", (3, 3, 48, 320), 7)
+    full = engine.run(x)
+    values, ids, classes = engine.run_topk(x, 16)
+    assert classes == full.shape[2] and values.shape == ids.shape == (*full.shape[:2], 16)
+    np.testing.assert_array_equal(ids[..., 0], full.argmax(axis=2))
+    np.testing.assert_allclose(values, np.take_along_axis(full, ids, axis=2), rtol=1e-6)
+    assert (np.diff(values, axis=2) <= 0).all()  # most probable first
+
+
 def pipelines(engine_settings: Settings, name: str) -> tuple[OcrPipeline, OcrPipeline]:
     return load_pipeline(Settings(), name), load_pipeline(engine_settings, name)
 

@@ -291,3 +291,28 @@ def test_warmup_runs_every_bucket_once() -> None:
     rec, engine = make()
     rec.warmup()
     assert [s[3] for s in engine.calls] == list(rec.shape.buckets)
+
+
+class TopKFakeEngine(FakeEngine):
+    """Selects the top k itself, as the torch engine does on a GPU; counts the calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.topk_calls = 0
+
+    def run_topk(self, batch: Tensor, k: int) -> tuple[Tensor, np.ndarray, int]:
+        self.topk_calls += 1
+        probs = self.run(batch)
+        ids = np.argsort(-probs, axis=2, kind="stable")[:, :, :k]
+        return np.take_along_axis(probs, ids, axis=2), ids.astype(np.int32), probs.shape[2]
+
+
+def test_an_engine_with_its_own_top_k_reads_the_same_text() -> None:
+    rng = np.random.default_rng(3)
+    crops = [draw_line(random_text(rng, int(n))) for n in rng.integers(1, 40, 12)]
+    plain = TextRecognizer(FakeEngine(), CHARSET, max_batch=4).recognize(crops)
+    engine = TopKFakeEngine()
+    fused = TextRecognizer(engine, CHARSET, max_batch=4).recognize(crops)
+    assert engine.topk_calls > 0
+    assert [r.text for r in fused] == [r.text for r in plain]
+    np.testing.assert_allclose([r.score for r in fused], [r.score for r in plain], rtol=1e-5)
