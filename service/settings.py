@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         False, description="Torch engine replays CUDA graphs per bucket shape (CUDA only)."
     )
     paddle_mkldnn: bool = Field(True, description="Paddle Inference uses oneDNN on CPU.")
+    paddle_mkldnn_cache_capacity: int = Field(
+        10,
+        ge=0,
+        description="oneDNN primitive cache per Paddle model (input shapes); 0 = unbounded "
+        "(grows ~15 MiB per new page shape).",
+    )
     det_buckets: str = Field(
         "",
         pattern=r"^\s*(\d+\s*(,\s*\d+\s*)*)?$",

@@ -78,11 +78,15 @@ def models() -> None:
 def list_() -> None:
     """Model sets, whether pulled, and which is the default."""
     cat, store = catalogue_and_store()
+    width = max(len(ms.name) for ms in cat.sets.values())
     for ms in cat.sets.values():
         mark = "*" if ms.name == cat.default else " "
         state = "pulled" if store.is_pulled(ms) else "not pulled"
         aliases = ", ".join(ms.aliases)
-        click.echo(f"{mark} {ms.name:<18} {ms.version:<18} {state:<11} aliases: {aliases}")
+        extra = "" if ms.precision == "fp32" else f" [{ms.precision}]"
+        click.echo(
+            f"{mark} {ms.name:<{width}} {ms.version:<18} {state:<11} aliases: {aliases}{extra}"
+        )
     click.echo(f"store: {store.root}")
 
 

@@ -80,7 +80,12 @@ def make_engine(task: ResolvedTask, s: Settings) -> Engine:
                 f"Paddle-format models need Paddle Inference: pip install '.[paddle]' ({exc})"
             ) from exc
         return PaddleEngine(
-            task.paths, PaddleOptions(threads=s.intra_op_threads, mkldnn=s.paddle_mkldnn)
+            task.paths,
+            PaddleOptions(
+                threads=s.intra_op_threads,
+                mkldnn=s.paddle_mkldnn,
+                mkldnn_cache_capacity=s.paddle_mkldnn_cache_capacity,
+            ),
         )
     if fmt != "onnx":
         raise ModelError(f"model format {fmt!r} needs an engine this build lacks")
