@@ -29,3 +29,12 @@ class TopKEngine(Engine, Protocol):
     def run_topk(self, batch: Tensor, k: int) -> tuple[Tensor, npt.NDArray[np.int32], int]:
         """(values (N, T, k), class ids (N, T, k), C): most probable first."""
         ...
+
+
+def warm_up(engine: Engine, shape: tuple[int, ...], max_rows: int = 1) -> None:
+    """Run zero batches of one (C, H, W) input shape before serving. An engine that compiles
+    or tunes per batch size too (torch on CUDA: batch buckets, cuDNN autotuning, CUDA graphs)
+    says which sizes with ``warm_batch_sizes(max_rows)``; any other engine runs one row."""
+    sizes = getattr(engine, "warm_batch_sizes", None)
+    for n in sizes(max_rows) if sizes else (1,):
+        engine.run(np.zeros((n, *shape), np.float32))

@@ -93,6 +93,12 @@ def plan_chunks(n: int, buckets: tuple[int, ...], pad: bool) -> list[tuple[int, 
     return chunks
 
 
+def warm_sizes(buckets: tuple[int, ...], max_rows: int) -> list[int]:
+    """The batch buckets a stage sending at most ``max_rows`` rows per call will use."""
+    cap = min((b for b in buckets if b >= max_rows), default=max(buckets))
+    return [b for b in sorted(buckets) if b <= cap]
+
+
 @cache
 def _log_once(level: int, message: str) -> None:
     log.log(level, message)
@@ -142,6 +148,11 @@ class TorchEngine:
                 y = self._forward(x[start:stop], rows)
                 outs.append(y[: stop - start].float().cpu().numpy())
         return outs[0] if len(outs) == 1 else np.concatenate(outs)
+
+    def warm_batch_sizes(self, max_rows: int) -> list[int]:
+        """Batch sizes to run at warm-up: every bucket up to ``max_rows`` on CUDA (each is its
+        own cuDNN plan and CUDA graph), one row on the CPU (nothing is compiled per shape)."""
+        return warm_sizes(self._options.batch_buckets, max_rows) if self._pad else [1]
 
     def run_topk(self, batch: Tensor, k: int) -> tuple[Tensor, npt.NDArray[np.int32], int]:
         """The k most probable classes of every step of a (N, T, C) output, selected where the

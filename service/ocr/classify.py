@@ -16,7 +16,7 @@ from typing import Literal, NamedTuple
 import cv2
 import numpy as np
 
-from service.engines.base import Engine, Tensor
+from service.engines.base import Engine, Tensor, warm_up
 from service.ocr.errors import ModelError
 from service.ocr.recognize import normalize, pad_right, resize_to_height
 from service.ocr.types import Pixels
@@ -133,4 +133,4 @@ class AngleClassifier:
         return rotate_upright(crops, self.classify(crops), cut)
 
     def warmup(self) -> None:
-        self.engine.run(np.zeros((1, 3, self.height, self.width), np.float32))
+        warm_up(self.engine, (3, self.height, self.width), self.max_batch)

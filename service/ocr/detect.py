@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from service.engines.base import Engine, Tensor
+from service.engines.base import Engine, Tensor, warm_up
 from service.ocr.db_postprocess import DetGeometry, db_postprocess
 from service.ocr.types import Detection, DetOptions, Image, Pixels
 
@@ -171,8 +171,10 @@ class TextDetector:
         max_side: int = DET_MAX_SIDE,
         max_pixels: int = DET_MAX_PIXELS,
         buckets: tuple[int, ...] = (),
+        max_batch: int = 1,
     ) -> None:
         self.engine = engine
+        self.max_batch = max_batch  # images per engine call when a batcher groups them
         self.spec = spec
         self.max_side = max_side
         self.max_pixels = max_pixels
@@ -202,7 +204,7 @@ class TextDetector:
     def warmup(self) -> None:
         """One inference per input shape: allocates buffers / tunes kernels up front."""
         for shape in self.warmup_shapes():
-            self.engine.run(np.zeros((1, 3, *shape), np.float32))
+            warm_up(self.engine, (3, *shape), self.max_batch)
 
     def detect(self, image: Image | Pixels, opts: DetOptions) -> list[Detection]:
         tensor, geometry = self.preprocess(image, opts)

@@ -155,7 +155,12 @@ def load_pipeline(s: Settings, name: str | None = None) -> OcrPipeline:
     return OcrPipeline(
         name=ms.name,
         versions=ms.versions(),
-        detector=TextDetector(make_engine(det, s), _det_spec(det.spec), buckets=det_buckets(s)),
+        detector=TextDetector(
+            make_engine(det, s),
+            _det_spec(det.spec),
+            buckets=det_buckets(s),
+            max_batch=s.det_max_batch,
+        ),
         classifier=AngleClassifier(make_engine(cls, s), shape=cls_shape),
         recognizer=TextRecognizer(
             rec_engine,

@@ -33,7 +33,7 @@ from models.codec.ctc import Decoder
 from models.codec.stitch import join_windows
 from models.codec.topk import DEFAULT_K, TopK
 from models.codec.words import word_spans
-from service.engines.base import Engine, Tensor, TopKEngine
+from service.engines.base import Engine, Tensor, TopKEngine, warm_up
 from service.ocr.errors import ModelError
 from service.ocr.types import Pixels, Recognition
 
@@ -303,4 +303,5 @@ class TextRecognizer:
     def warmup(self) -> None:
         """Run every bucket shape once (GPU runtimes tune kernels per shape)."""
         for bucket in self.shape.buckets:
-            self.engine.run(np.zeros((1, 3, self.shape.height, bucket), np.float32))
+            rows = batch_size(bucket, self.max_batch, self.max_batch_px)
+            warm_up(self.engine, (3, self.shape.height, bucket), rows)
