@@ -6,6 +6,8 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,11 +63,19 @@ class ModelStore:
 
     def install(self, name: str, files: dict[str, Path]) -> Path:
         """Copy locally made files into `<root>/<name>/`, replacing that set atomically."""
+        with self._staged(name) as staging:
+            for file_name, src in files.items():
+                shutil.copyfile(src, staging / file_name)
+        return self.root / name
+
+    @contextmanager
+    def _staged(self, name: str) -> Iterator[Path]:
+        """A staging folder that becomes `<root>/<name>/` in one rename if the block succeeds,
+        and disappears if it fails: readers see the old set or the new one, never a mix."""
         self.root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=self.root))
         try:
-            for file_name, src in files.items():
-                shutil.copyfile(src, staging / file_name)
+            yield staging
             target = self.root / name
             if target.exists():
                 shutil.rmtree(target)
@@ -73,7 +83,6 @@ class ModelStore:
             staging.rename(target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return self.root / name
 
     def is_pulled(self, ms: ModelSet) -> bool:
         d = self.set_dir(ms)
@@ -95,17 +104,8 @@ class ModelStore:
                 f"model set {ms.name!r} was made on this machine and is missing or damaged in "
                 f"{self.set_dir(ms)}; re-make it with: {how}"
             )
-        self.root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{ms.name}-", dir=self.root))
-        try:
+        with self._staged(ms.name) as staging:
             fetch(ms, staging)
-            target = self.set_dir(ms)
-            if target.exists():
-                shutil.rmtree(target)
-            staging.chmod(0o755)  # mkdtemp makes it 0700: the service may run as another user
-            staging.rename(target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
         log.info("pulled %s into %s", ms.name, self.set_dir(ms))
         return self.set_dir(ms)
 
