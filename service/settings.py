@@ -67,6 +67,9 @@ class Settings(BaseSettings):
         False, description="Torch engine replays CUDA graphs per bucket shape (CUDA only)."
     )
     paddle_mkldnn: bool = Field(True, description="Paddle Inference uses oneDNN on CPU.")
+    paddle_device: Literal["auto", "gpu", "cpu"] = Field(
+        "auto", description="Paddle Inference device; auto = GPU with a CUDA build of paddle."
+    )
     paddle_mkldnn_cache_capacity: int = Field(
         10,
         ge=0,

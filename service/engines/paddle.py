@@ -15,7 +15,7 @@ import os
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -42,6 +42,23 @@ class PaddleOptions:
     ir_optim: bool = True  # graph fusion passes
     # None: old IR for a legacy .pdmodel program, the new IR (PIR) for a .json program.
     new_ir: bool | None = None
+    # auto: the GPU when paddle is a CUDA build (paddlepaddle-gpu, docker/Dockerfile.gpu) and
+    # sees a device; the CPU otherwise.
+    device: Literal["auto", "gpu", "cpu"] = "auto"
+    device_id: int = 0
+    gpu_memory_pool_mb: int = 256  # initial pool; Paddle grows it on demand
+
+
+def resolve_device(requested: str, cuda_build: bool, gpus: int) -> tuple[str, str]:
+    """("gpu" | "cpu", a warning or ""). Pure: the caller asks paddle what it was built with."""
+    if requested == "cpu":
+        return "cpu", ""
+    if cuda_build and gpus > 0:
+        return "gpu", ""
+    if requested == "gpu":
+        why = "a CPU build of paddle" if not cuda_build else "no visible GPU"
+        return "cpu", f"paddle engine: GPU requested but {why}; running on the CPU"
+    return "cpu", ""
 
 
 def _physical_cores() -> int:
@@ -118,20 +135,35 @@ class PaddleEngine:
         except ImportError as exc:
             raise ModelError(f"Paddle-format models need paddlepaddle installed ({exc})") from exc
         _check_program(self._program)
+        self._device = self._pick_device(opts)
         self._options = opts
         self._build(opts)
         self.metadata: dict[str, str] = {}
+
+    @staticmethod
+    def _pick_device(opts: PaddleOptions) -> str:
+        import paddle
+
+        cuda_build = bool(paddle.is_compiled_with_cuda())
+        gpus = paddle.device.cuda.device_count() if cuda_build else 0
+        device, note = resolve_device(opts.device, cuda_build, gpus)
+        if note:
+            log.warning(note)
+        return device
 
     def _build(self, opts: PaddleOptions) -> None:
         inference, program = self._inference, self._program
         try:
             config = inference.Config(str(program), str(self._params))
-            config.disable_gpu()
+            if self._device == "gpu":
+                config.enable_use_gpu(opts.gpu_memory_pool_mb, opts.device_id)
+            else:
+                config.disable_gpu()
             config.disable_glog_info()
             config.enable_new_ir(self._new_ir)
             config.switch_ir_optim(opts.ir_optim)
             config.set_cpu_math_library_num_threads(opts.threads or _physical_cores())
-            if opts.mkldnn:
+            if opts.mkldnn and self._device == "cpu":
                 config.enable_mkldnn()
                 config.set_mkldnn_cache_capacity(opts.mkldnn_cache_capacity)
             else:
@@ -152,7 +184,7 @@ class PaddleEngine:
         try:
             return self._run(x)
         except Exception as exc:
-            if not (self._new_ir and self._options.mkldnn):
+            if not (self._new_ir and self._options.mkldnn and self._device == "cpu"):
                 raise ModelError(f"Paddle inference failed on {self._program.name}: {exc}") from exc
             # PIR + oneDNN cannot run some programs (e.g. a double-typed interpolation scale in
             # a DB detector: "ConvertPirAttribute2RuntimeAttribute not support"); found at the

@@ -85,6 +85,8 @@ def make_engine(task: ResolvedTask, s: Settings) -> Engine:
                 threads=s.intra_op_threads,
                 mkldnn=s.paddle_mkldnn,
                 mkldnn_cache_capacity=s.paddle_mkldnn_cache_capacity,
+                device=s.paddle_device,
+                device_id=s.gpu_device_id,
             ),
         )
     if fmt != "onnx":

@@ -55,3 +55,24 @@ def test_defaults() -> None:
 def test_importing_the_module_does_not_import_paddle() -> None:
     code = "import sys, service.engines.paddle; assert 'paddle' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+@pytest.mark.parametrize(
+    ("requested", "cuda_build", "gpus", "device", "warns"),
+    [
+        ("auto", False, 0, "cpu", False),  # the PyPI CPU wheel
+        ("auto", True, 1, "gpu", False),  # paddlepaddle-gpu with a device
+        ("auto", True, 0, "cpu", False),
+        ("cpu", True, 1, "cpu", False),
+        ("gpu", False, 0, "cpu", True),  # asked for, impossible: CPU, with a warning
+        ("gpu", True, 0, "cpu", True),
+        ("gpu", True, 2, "gpu", False),
+    ],
+)
+def test_device_resolution(
+    requested: str, cuda_build: bool, gpus: int, device: str, warns: bool
+) -> None:
+    from service.engines.paddle import resolve_device
+
+    got, note = resolve_device(requested, cuda_build, gpus)
+    assert got == device and bool(note) == warns
