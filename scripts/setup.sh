@@ -23,7 +23,7 @@ fi
 # Reinstall only when pyproject.toml changed, or dev tools are asked for and missing.
 # The dev set-up includes the optional engines (Paddle, torch CPU) and converters: their parity
 # tests run in CI and never skip.
-extras=$([[ $DEV == 1 ]] && echo "[dev,paddle,torch,convert]" || echo "")
+extras=$([[ $DEV == 1 ]] && echo "[dev,paddle,torch,convert,openvino]" || echo "")
 base="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [[ -f $base-dev || ( $DEV == 0 && -f $base ) ]]; then
   :  # up to date (a dev install also serves a plain run)

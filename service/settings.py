@@ -40,9 +40,12 @@ class Settings(BaseSettings):
     )
 
     # engines beyond ONNX Runtime on CPU (issue 5)
-    engine: Literal["onnxruntime", "torch"] = Field(
+    engine: Literal["onnxruntime", "openvino", "torch"] = Field(
         "onnxruntime",
         description="Engine for ONNX-format sets (Paddle-format sets run on Paddle Inference).",
+    )
+    openvino_precision: Literal["f32", "bf16", "auto"] = Field(
+        "f32", description="OpenVINO CPU precision; bf16 is faster where the CPU has it."
     )
     ort_providers: str = Field(
         "cpu",

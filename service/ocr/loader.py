@@ -91,6 +91,11 @@ def make_engine(task: ResolvedTask, s: Settings) -> Engine:
         )
     if fmt != "onnx":
         raise ModelError(f"model format {fmt!r} needs an engine this build lacks")
+    if s.engine == "openvino":
+        from service.engines.openvino import OpenVinoEngine, OpenVinoOptions
+
+        ov_opts = OpenVinoOptions(threads=s.intra_op_threads, precision=s.openvino_precision)
+        return OpenVinoEngine(task.path, ov_opts)
     if s.engine == "torch":
         try:
             from service.engines.torch_engine import TorchEngine, TorchOptions
