@@ -32,8 +32,8 @@ class OpenVinoOptions:
 def compile_config(opts: OpenVinoOptions) -> dict[str, Any]:
     """The compile-time properties; pure, so the choices are testable without OpenVINO."""
     # No thread pinning: the server runs three compiled models (det, cls, rec) and its own CPU
-    # pool on the same cores; pinned streams then contend (8 clients: 1.41 img/s pinned, 1.50
-    # unpinned; docs/benchmarks.md).
+    # pool on the same cores, and pinning every model's threads to them buys nothing there
+    # (measured within noise: 8 clients 1.41 img/s pinned, 1.41-1.50 unpinned).
     config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": False}
     if opts.threads > 0:
         config["INFERENCE_NUM_THREADS"] = opts.threads
