@@ -27,6 +27,12 @@ def v4_set() -> ResolvedSet:
 
 
 @pytest.fixture(scope="session")
+def paddle_set() -> ResolvedSet:
+    """The v4 mobile models in Paddle inference format (Paddle Inference engine)."""
+    return _resolve("ppocr-v4-mobile-paddle")
+
+
+@pytest.fixture(scope="session")
 def v6_files(v6_set: ResolvedSet) -> dict[str, Path]:
     return {task: rt.path for task, rt in v6_set.tasks.items()}
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.registry.catalogue import Task, load_catalogue
-from models.registry.store import ModelStore, ResolvedSet
+from models.registry.catalogue import Task
+from models.registry.store import ResolvedSet
 from service.engines.onnxruntime import OnnxEngine, OrtOptions
 from service.engines.paddle import PaddleEngine, PaddleOptions
 from service.ocr import classify, recognize
@@ -54,18 +54,9 @@ PAGES = [
 V4_BUCKETS = (320, 384, 448, 512, 576, 640, 704, 768, 832, 896, 960)
 
 
-def _resolve(name: str) -> ResolvedSet:
-    return ModelStore().resolve(load_catalogue().get(name))
-
-
 @pytest.fixture(scope="module")
-def onnx_set() -> ResolvedSet:
-    return _resolve("ppocr-v4-mobile")
-
-
-@pytest.fixture(scope="module")
-def paddle_set() -> ResolvedSet:
-    return _resolve("ppocr-v4-mobile-paddle")
+def onnx_set(v4_set: ResolvedSet) -> ResolvedSet:
+    return v4_set
 
 
 def _engines(
