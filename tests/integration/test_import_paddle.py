@@ -44,11 +44,6 @@ ENGLISH = ["Invoice total: 1,234.56 EUR", "Order #A-20931 shipped 2026-11-23"]
 CHINESE = ["上海市浦东新区世纪大道100号", "欢迎光临"]
 
 
-@pytest.fixture(scope="module")
-def paddle_set() -> ResolvedSet:
-    return ModelStore().resolve(load_catalogue().get("ppocr-v4-mobile-paddle"))
-
-
 def make_export(root: Path, paddle_set: ResolvedSet, tasks: tuple[Task, ...]) -> Path:
     """DIR/<task>/inference.{pdmodel,pdiparams} (+ rec's ppocr_keys_v1.txt), as symlinks."""
     for task in tasks:
