@@ -24,9 +24,12 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 RUN python3 -m venv /opt/ocr/venv
 
-# Dependencies first (their own layer: rebuilt only when pyproject.toml changes).
+# Dependencies first (their own layer: rebuilt only when pyproject.toml changes). OCR_EXTRAS
+# adds optional extras, e.g. --build-arg OCR_EXTRAS=openvino for OCR_ENGINE=openvino (the bf16
+# configuration measured fastest on CPUs with native bf16; docs/benchmarks.md).
+ARG OCR_EXTRAS=""
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+RUN python -c "import os, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; extras = [e for e in os.environ.get('OCR_EXTRAS', '').split(',') if e]; print('\n'.join(p['dependencies'] + [r for e in extras for r in p['optional-dependencies'][e]]))" \
         > /tmp/requirements.txt \
     && pip install --no-cache-dir --prefer-binary -r /tmp/requirements.txt
 
