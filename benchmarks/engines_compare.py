@@ -74,8 +74,8 @@ def worker(engine: str, dataset: str, limit: int, threads: int, out: Path) -> No
     from models.eval.bench import BenchRecorder
     from models.eval.datasets import load_dataset
     from models.eval.report import score
-    from service.cli.common import dataset_predictor, default_options, resolve_dataset
-    from service.ocr.loader import load_pipeline
+    from service.cli.common import dataset_predictor, resolve_dataset
+    from service.runtime.loader import load_pipeline
     from service.settings import Settings
 
     cache = CACHE_VARIANT.match(engine)
@@ -95,7 +95,7 @@ def worker(engine: str, dataset: str, limit: int, threads: int, out: Path) -> No
     rec = BenchRecorder(engine, ds.name, threads)
     with rec.load():
         pipeline = load_pipeline(s, model_set)
-    predict = dataset_predictor(pipeline, ds.kind, default_options(s), s)
+    predict = dataset_predictor(pipeline, ds.kind, s.ocr_options(), s)
     records: list[dict[str, Any]] = []
     for sample in ds.samples:
         data = ds.image_path(sample).read_bytes()

@@ -56,11 +56,11 @@ from service.batching.batcher import DynamicBatcher
 from service.batching.policy import BatchPolicy
 from service.ocr.crop import make_crops, sort_reading_order
 from service.ocr.decode import decode_image
-from service.ocr.loader import load_pipeline, options_from_settings
 from service.ocr.pipeline import OcrPipeline
 from service.ocr.recognize import RecRow, infer_rows
 from service.ocr.types import Image, OcrOptions
 from service.runtime.batched import BatchedPipeline, Flow
+from service.runtime.loader import load_pipeline
 from service.runtime.runtime import policies
 from service.runtime.stages import det_batch, make_batchers, rec_batch
 from service.settings import Settings
@@ -398,7 +398,7 @@ def bench_config(
     )
     pipeline = load_pipeline(s, args.set)
     pipeline.warmup()
-    opts = options_from_settings(s)
+    opts = s.ocr_options()
     monitor = DeviceMonitor(args.device, args.device_id)
     rows: list[Row] = []
     workloads = {

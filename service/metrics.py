@@ -104,6 +104,11 @@ class Metrics:
             ["backend", "result"],
             registry=r,
         )
+        self.cache_corrupt = Counter(
+            "ocr_cache_corrupt_total",
+            "Cache entries that did not decode: treated as a miss and overwritten.",
+            registry=r,
+        )
         self.cache_errors = Counter(
             "ocr_cache_errors_total",
             "Result cache backend failures (the request was served uncached).",

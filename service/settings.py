@@ -12,20 +12,35 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.registry.catalogue import DEFAULT_CATALOGUE
+from models.registry.store import default_store_root
+from service.ocr.decode import DecodeLimits
+from service.ocr.types import OPTION_NAMES, DetOptions, OcrOptions
+
+# The reading flow's own defaults (service/ocr): each value is written once, there.
+_OPT, _DET, _LIM = OcrOptions(), DetOptions(), DecodeLimits()
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OCR_", env_file=".env", extra="ignore")
 
     # models
     model_set: str = Field("ppocr-v6-small", description="Default model set (name or alias).")
-    model_dir: Path | None = Field(
-        None, description="Local model store; default ~/.cache/ocr-service/models."
+    model_dir: Path = Field(
+        default_factory=default_store_root,
+        description="Local model store; default $XDG_CACHE_HOME (~/.cache)/ocr-service/models.",
     )
-    catalogue: Path | None = Field(None, description="Catalogue YAML; default: the bundled one.")
+    catalogue: Path = Field(
+        DEFAULT_CATALOGUE, description="Catalogue YAML; default: the bundled one."
+    )
     model_source_override: str = Field(
         "", description="Per-set source override: NAME=dir:/path;NAME=url:https://mirror/dir/"
     )
     verify_models: bool = Field(True, description="Check every model file's sha256 on load.")
+    datasets_dir: Path = Field(
+        Path("../shared/datasets"),
+        description="Where `ocr eval/bench --dataset NAME` look NAME up (relative to the cwd).",
+    )
 
     # engine (ONNX Runtime, CPU)
     intra_op_threads: int = Field(0, ge=0, description="Threads per inference; 0 = all cores.")
@@ -87,23 +102,37 @@ class Settings(BaseSettings):
     )
 
     # input limits
-    max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0, description="Largest accepted body.")
-    max_image_pixels: int = Field(40_000_000, gt=0, description="Largest width*height decoded.")
-    max_image_side: int = Field(16_384, gt=0, description="Largest width or height decoded.")
+    max_upload_bytes: int = Field(_LIM.max_bytes, gt=0, description="Largest accepted body.")
+    max_image_pixels: int = Field(
+        _LIM.max_pixels, gt=0, description="Largest width*height decoded."
+    )
+    max_image_side: int = Field(_LIM.max_side, gt=0, description="Largest width or height decoded.")
 
     # pipeline defaults (each overridable per request)
-    det_limit_side_len: int = Field(1280, ge=32, le=4096, description="Detector input side limit.")
-    det_limit_type: Literal["max", "min"] = Field(
-        "max", description="max: longest side <= limit; min: shortest side >= limit."
+    det_limit_side_len: int = Field(
+        _DET.limit_side_len, ge=32, le=4096, description="Detector input side limit."
     )
-    det_thresh: float = Field(0.3, gt=0, lt=1, description="DB binarisation threshold.")
-    det_box_thresh: float = Field(0.6, gt=0, lt=1, description="Minimum mean box probability.")
-    det_unclip_ratio: float = Field(1.5, gt=0, le=5, description="DB box expansion ratio.")
-    use_cls: bool = Field(True, description="Run the 0/180 text-line classifier.")
-    cls_thresh: float = Field(0.9, ge=0, le=1, description="Flip a line only above this score.")
-    decoder: Literal["greedy", "beam"] = Field("greedy", description="CTC decoding.")
-    beam_width: int = Field(5, ge=1, le=50, description="Beam width for decoder=beam.")
-    drop_score: float = Field(0.5, ge=0, le=1, description="Drop lines read below this score.")
+    det_limit_type: Literal["max", "min"] = Field(
+        _DET.limit_type, description="max: longest side <= limit; min: shortest side >= limit."
+    )
+    det_thresh: float = Field(_DET.thresh, gt=0, lt=1, description="DB binarisation threshold.")
+    det_box_thresh: float = Field(
+        _DET.box_thresh, gt=0, lt=1, description="Minimum mean box probability."
+    )
+    det_unclip_ratio: float = Field(
+        _DET.unclip_ratio, gt=0, le=5, description="DB box expansion ratio."
+    )
+    use_cls: bool = Field(_OPT.use_cls, description="Run the 0/180 text-line classifier.")
+    cls_thresh: float = Field(
+        _OPT.cls_thresh, ge=0, le=1, description="Flip a line only above this score."
+    )
+    decoder: Literal["greedy", "beam"] = Field(_OPT.decoder, description="CTC decoding.")
+    beam_width: int = Field(
+        _OPT.beam_width, ge=1, le=50, description="Beam width for decoder=beam."
+    )
+    drop_score: float = Field(
+        _OPT.drop_score, ge=0, le=1, description="Drop lines read below this score."
+    )
     rec_batch_size: int = Field(16, ge=1, le=256, description="Max crops per rec inference.")
     rec_batch_width: int = Field(
         960, ge=64, description="Max padded width per rec batch (rows x bucket px): bounds RAM."
@@ -160,6 +189,13 @@ class Settings(BaseSettings):
     cache_timeout_ms: float = Field(
         100.0, gt=0, description="Redis op time limit; slower = served uncached."
     )
+
+    def ocr_options(self) -> OcrOptions:
+        """The reading options every request starts from (requests override them)."""
+        return OcrOptions().updated({k: v for k, v in self if k in OPTION_NAMES})
+
+    def decode_limits(self) -> DecodeLimits:
+        return DecodeLimits(self.max_upload_bytes, self.max_image_pixels, self.max_image_side)
 
 
 @lru_cache(maxsize=1)

@@ -132,12 +132,13 @@ def _parse(path: Path) -> Catalogue:
 
 
 def load_catalogue(path: Path | None = None, local: Path | None = None) -> Catalogue:
-    """Parse the catalogue (OCR_CATALOGUE overrides the bundled one) and validate it.
+    """Parse the catalogue (the bundled one unless `path`; the service's setting OCR_CATALOGUE
+    picks another) and validate it.
 
     `local` is the store's overlay of sets made on this machine (imported Paddle models,
     FP16/INT8 variants); they are added to the catalogue's sets and may not shadow one.
     """
-    path = path or Path(os.environ.get("OCR_CATALOGUE", DEFAULT_CATALOGUE))
+    path = path or DEFAULT_CATALOGUE
     cat = _parse(path)
     sets = dict(cat.sets)
     if local is not None and local.is_file():

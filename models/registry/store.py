@@ -20,9 +20,7 @@ LOCAL_CATALOGUE = "local-catalogue.yaml"
 
 
 def default_store_root() -> Path:
-    env = os.environ.get("OCR_MODEL_DIR")
-    if env:
-        return Path(env)
+    """The per-user cache (XDG); the service's setting OCR_MODEL_DIR overrides it."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "ocr-service" / "models"
 

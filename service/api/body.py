@@ -22,8 +22,9 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
+from service.api.errors import InvalidRequest, TooManyImages
 from service.api.schemas import BatchJsonRequest, OcrJsonRequest, OcrOptionsIn
-from service.ocr.errors import InvalidRequest, TooManyImages, UnsupportedMediaType
+from service.ocr.errors import UnsupportedMediaType
 
 RAW_TYPES = ("image/", "application/octet-stream")
 

@@ -17,9 +17,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.logs import request_id
 from service.metrics import Metrics
-from service.ocr.errors import NotReady, OcrError, Overloaded
+from service.ocr.errors import OcrError
+from service.runtime.errors import Retryable
 
 log = logging.getLogger(__name__)
+
+
+class TooManyImages(OcrError):
+    code = "TOO_MANY_IMAGES"
+
+
+class InvalidRequest(OcrError):
+    """A request the API cannot read: bad JSON, bad base64, unknown or out-of-range option."""
+
+    code = "INVALID_REQUEST"
+
 
 STATUS = {
     "INVALID_IMAGE": 422,
@@ -52,7 +64,7 @@ def error_response(code: str, message: str, metrics: Metrics | None = None) -> J
 
 def ocr_error_response(exc: OcrError, metrics: Metrics | None = None) -> JSONResponse:
     resp = error_response(exc.code, exc.message, metrics)
-    if isinstance(exc, Overloaded | NotReady):
+    if isinstance(exc, Retryable):
         resp.headers["Retry-After"] = str(exc.retry_after_s)
     return resp
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import PlainTextResponse, Response
 
 from service.api.body import read_request
 from service.api.disconnect import ClientGone, unless_disconnected
@@ -22,11 +23,9 @@ from service.api.schemas import (
     OcrJsonRequest,
     OcrOptionsIn,
     OcrResponse,
-    ocr_response,
 )
 from service.logs import request_id
 from service.ocr.errors import OcrError
-from service.ocr.layout import text_rows
 from service.runtime.runtime import Answer, Runtime
 
 router = APIRouter()
@@ -88,7 +87,7 @@ def _runtime(request: Request) -> Runtime:
 async def ocr(request: Request) -> Response:
     rt = _runtime(request)
     images, opts = await read_request(request, batch=False, max_images=1)
-    options = opts.to_options(rt.settings)
+    options = opts.to_options(rt.options)
     with rt.admit(1):
         try:
             answer = await unless_disconnected(request, rt.ocr(images[0], opts.model_set, options))
@@ -108,7 +107,7 @@ async def ocr(request: Request) -> Response:
 async def ocr_batch(request: Request) -> Response:
     rt = _runtime(request)
     images, opts = await read_request(request, batch=True, max_images=rt.settings.max_batch_images)
-    options = opts.to_options(rt.settings)
+    options = opts.to_options(rt.options)
     rt.resolve(opts.model_set)  # an unknown set fails the call, not each item
     with rt.admit(len(images)):
         work = asyncio.gather(
@@ -119,23 +118,21 @@ async def ocr_batch(request: Request) -> Response:
         except ClientGone:
             return Response(status_code=CLIENT_CLOSED)
     rid = request_id.get()
-    items = []
-    for i, a in enumerate(answers):
-        if isinstance(a, Answer):
-            _count(rt, a)
-            text = "\n".join(text_rows(a.result.lines))
-            body = ocr_response(a.result, text, rid, a.cached, opts.word_boxes)
-            items.append(BatchItem(index=i, result=body))
-        elif isinstance(a, OcrError):
-            rt.metrics.errors.labels(a.code).inc()
-            items.append(
-                BatchItem(
-                    index=i, error=ErrorDetail(code=a.code, message=a.message, request_id=rid)
-                )
-            )
-        else:
-            raise a
-    return JSONResponse(BatchResponse(request_id=rid, results=items).model_dump(mode="json"))
+    items = [_batch_item(rt, i, a, rid) for i, a in enumerate(answers)]
+    head = json.dumps({"request_id": rid}, ensure_ascii=False)[:-1].encode()
+    body = head + b',"results":[' + b",".join(items) + b"]}"
+    return Response(body, media_type="application/json")
+
+
+def _batch_item(rt: Runtime, index: int, a: Answer | BaseException, rid: str) -> bytes:
+    if isinstance(a, Answer):
+        _count(rt, a)
+        return b'{"index":%d,"result":%s,"error":null}' % (index, a.response(rid))
+    if isinstance(a, OcrError):
+        rt.metrics.errors.labels(a.code).inc()
+        error = ErrorDetail(code=a.code, message=a.message, request_id=rid)
+        return BatchItem(index=index, error=error).model_dump_json().encode()
+    raise a
 
 
 @router.get("/v1/models", response_model=ModelsResponse, summary="Model sets and versions")
@@ -160,16 +157,15 @@ async def models(request: Request) -> ModelsResponse:
 
 
 def _count(rt: Runtime, a: Answer) -> None:
-    version = rt.catalogue.get(a.result.model_set).version
-    rt.metrics.images.labels(a.result.model_set, version, str(a.cached).lower()).inc()
+    version = rt.catalogue.get(a.model_set).version
+    rt.metrics.images.labels(a.model_set, version, str(a.cached).lower()).inc()
 
 
 def _render(answer: Answer, opts: OcrOptionsIn) -> Response:
-    text = "\n".join(text_rows(answer.result.lines))
     if opts.format == "text":
+        text = answer.doc["text"]
         return PlainTextResponse(text + "\n" if text else "")
-    body = ocr_response(answer.result, text, request_id.get(), answer.cached, opts.word_boxes)
-    return JSONResponse(body.model_dump(mode="json"))
+    return Response(answer.response(request_id.get()), media_type="application/json")
 
 
 __all__ = ["error_response", "router"]

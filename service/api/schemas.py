@@ -1,4 +1,7 @@
-"""The wire contract: request options and response bodies (OpenAPI is generated from these)."""
+"""The wire contract: request options and response bodies (OpenAPI is generated from these).
+
+Result bodies are produced by ``service.ocr.export`` (the one serialisation, shared with the CLI
+and the cache); ``OcrResponse`` documents that shape and the API tests validate it."""
 
 from __future__ import annotations
 
@@ -6,8 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.ocr.types import DetOptions, OcrOptions, OcrResult, Quad
-from service.settings import Settings
+from service.ocr.types import OcrOptions
 
 
 class OcrOptionsIn(BaseModel):
@@ -31,26 +33,12 @@ class OcrOptionsIn(BaseModel):
         "json", description="json: lines with polygons; text: plain text/plain reading rows."
     )
 
-    def to_options(self, s: Settings) -> OcrOptions:
-        def pick(value: object, default: object) -> object:
-            return default if value is None else value
+    def to_options(self, base: OcrOptions) -> OcrOptions:
+        """The server's options with every field this request set replaced."""
+        return base.updated(self.model_dump(exclude_none=True, exclude=NOT_READING_OPTIONS))
 
-        det = DetOptions(
-            limit_side_len=pick(self.det_limit_side_len, s.det_limit_side_len),  # type: ignore[arg-type]
-            limit_type=pick(self.det_limit_type, s.det_limit_type),  # type: ignore[arg-type]
-            thresh=pick(self.det_thresh, s.det_thresh),  # type: ignore[arg-type]
-            box_thresh=pick(self.det_box_thresh, s.det_box_thresh),  # type: ignore[arg-type]
-            unclip_ratio=pick(self.det_unclip_ratio, s.det_unclip_ratio),  # type: ignore[arg-type]
-        )
-        return OcrOptions(
-            det=det,
-            use_cls=pick(self.use_cls, s.use_cls),  # type: ignore[arg-type]
-            cls_thresh=pick(self.cls_thresh, s.cls_thresh),  # type: ignore[arg-type]
-            decoder=pick(self.decoder, s.decoder),  # type: ignore[arg-type]
-            beam_width=pick(self.beam_width, s.beam_width),  # type: ignore[arg-type]
-            drop_score=pick(self.drop_score, s.drop_score),  # type: ignore[arg-type]
-            word_boxes=self.word_boxes,
-        )
+
+NOT_READING_OPTIONS = {"model_set", "format"}  # they choose the model set and the rendering
 
 
 class OcrJsonRequest(BaseModel):
@@ -133,34 +121,3 @@ class ModelSetInfo(BaseModel):
 class ModelsResponse(BaseModel):
     default: str
     model_sets: list[ModelSetInfo]
-
-
-def _polygon(quad: Quad) -> list[list[float]]:
-    return [[round(x, 1), round(y, 1)] for x, y in quad.points]
-
-
-def ocr_response(
-    result: OcrResult, text: str, rid: str, cached: bool, word_boxes: bool = False
-) -> OcrResponse:
-    return OcrResponse(
-        request_id=rid,
-        model_set=result.model_set,
-        model_versions=result.model_versions,
-        image=ImageSize(width=result.width, height=result.height),
-        lines=[
-            Line(
-                polygon=_polygon(ln.quad),
-                text=ln.text,
-                score=round(ln.score, 5),
-                angle=ln.angle,
-                det_score=round(ln.det_score, 5),
-                words=[WordOut(polygon=_polygon(w.quad), text=w.text) for w in ln.words]
-                if word_boxes
-                else None,
-            )
-            for ln in result.lines
-        ],
-        text=text,
-        timings_ms={k: round(v, 2) for k, v in result.timings_ms.items()},
-        cached=cached,
-    )

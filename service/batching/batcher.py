@@ -25,7 +25,7 @@ from typing import Generic, TypeVar
 
 from service.batching.policy import BatchPolicy, Queued, plan
 from service.metrics import Metrics
-from service.ocr.errors import NotReady
+from service.runtime.errors import NotReady
 
 P = TypeVar("P")
 R = TypeVar("R")

@@ -8,7 +8,6 @@ inside; no warm-up) and writes the same files, so one comparison covers us and t
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -39,11 +38,11 @@ def bench(
     from models.eval.report import format_table, score
     from service.cli.common import (
         dataset_predictor,
-        default_options,
         open_pipeline,
         resolve_dataset,
         settings_with,
     )
+    from service.cli.errors import CommandFailed
     from service.ocr.errors import OcrError
 
     ds = load_dataset(resolve_dataset(dataset), limit=limit)
@@ -56,7 +55,7 @@ def bench(
         model_versions=pipeline.versions,
         settings=s.model_dump(mode="json", exclude_defaults=True),
     )
-    predict = dataset_predictor(pipeline, ds.kind, default_options(s), s)
+    predict = dataset_predictor(pipeline, ds.kind, s.ocr_options(), s)
     records: list[dict[str, Any]] = []
     samples = ds.samples
     if progress:
@@ -84,4 +83,5 @@ def bench(
         stem = out_dir / f"ours-{ds.name}-t{threads}"
         write_summary(f"{stem}.summary.json", summary)
         write_predictions(f"{stem}.predictions.jsonl", records)
-    sys.exit(1 if summary["errors"] else 0)
+    if summary["errors"]:
+        raise CommandFailed(f"{summary['errors']} of {len(records)} images failed")

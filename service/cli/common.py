@@ -1,8 +1,7 @@
-"""Pieces shared by the predict, eval and bench commands."""
+"""Pieces shared by the predict, eval, bench and derive commands."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -10,21 +9,15 @@ from typing import Any
 import click
 
 from models.registry.errors import RegistryError
-from service.ocr.decode import DecodeLimits, decode_image
+from service.cli.errors import SetupFailed
+from service.ocr.decode import decode_image
 from service.ocr.errors import OcrError
-from service.ocr.loader import load_pipeline, options_from_settings
 from service.ocr.pipeline import OcrPipeline
 from service.ocr.types import OcrOptions
+from service.runtime.loader import load_pipeline
 from service.settings import Settings, get_settings
 
 PredictBytes = Callable[[bytes], Mapping[str, Any]]
-DATASETS_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
-
-
-def decode_limits(s: Settings) -> DecodeLimits:
-    return DecodeLimits(
-        max_bytes=s.max_upload_bytes, max_pixels=s.max_image_pixels, max_side=s.max_image_side
-    )
 
 
 def settings_with(threads: int | None) -> Settings:
@@ -33,17 +26,16 @@ def settings_with(threads: int | None) -> Settings:
 
 
 def open_pipeline(s: Settings, model: str | None) -> OcrPipeline:
-    """Load a model set or exit with the registry's message (e.g. 'run ocr models pull')."""
+    """Load a model set or fail with the registry's message (e.g. 'run ocr models pull')."""
     try:
         return load_pipeline(s, model)
     except (RegistryError, OcrError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        raise SetupFailed(str(exc)) from exc
 
 
-def resolve_dataset(arg: str) -> Path:
-    """A dataset folder by path, or by name under ../shared/datasets."""
-    for candidate in (Path(arg), DATASETS_DIR / arg):
+def resolve_dataset(arg: str, root: Path | None = None) -> Path:
+    """A dataset folder by path, or by name under the datasets directory (OCR_DATASETS_DIR)."""
+    for candidate in (Path(arg), (root or get_settings().datasets_dir) / arg):
         if (candidate / "labels.jsonl").is_file():
             return candidate
     raise click.BadParameter(f"{arg!r} is neither a folder with labels.jsonl nor a dataset name")
@@ -52,8 +44,9 @@ def resolve_dataset(arg: str) -> Path:
 def dataset_predictor(
     pipeline: OcrPipeline, kind: str, options: OcrOptions, s: Settings
 ) -> PredictBytes:
-    """A function image-bytes -> prediction record in the dataset's label format."""
-    limits = decode_limits(s)
+    """A function image-bytes -> prediction record in the dataset's label format. Pages go
+    through the reading flow the server runs (``OcrPipeline.run``)."""
+    limits = s.decode_limits()
 
     def page(data: bytes) -> dict[str, Any]:
         result = pipeline.run(decode_image(data, limits), options)
@@ -77,7 +70,3 @@ def dataset_predictor(
 def reading_files(predict: PredictBytes) -> Callable[[Path], Mapping[str, Any]]:
     """Adapt a bytes predictor to the eval runner, which hands over file paths."""
     return lambda path: predict(path.read_bytes())
-
-
-def default_options(s: Settings) -> OcrOptions:
-    return options_from_settings(s)

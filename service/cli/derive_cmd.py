@@ -13,12 +13,11 @@ import datetime as dt
 import hashlib
 import json
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 import numpy as np
@@ -46,30 +45,20 @@ from models.registry.catalogue import Catalogue, FileSpec, ModelSet, Source, sav
 from models.registry.errors import RegistryError
 from models.registry.sources import sha256_file
 from models.registry.store import ModelStore, ResolvedSet
-from service.cli.common import (
-    dataset_predictor,
-    decode_limits,
-    default_options,
-    reading_files,
-    resolve_dataset,
-)
+from service.cli.common import dataset_predictor, reading_files, resolve_dataset
+from service.cli.errors import CommandFailed, SetupFailed
 from service.ocr.classify import preprocess as cls_preprocess
 from service.ocr.decode import decode_image
 from service.ocr.detect import DetInputSpec, preprocess_image
 from service.ocr.errors import OcrError
-from service.ocr.loader import catalogue_from_settings, load_pipeline
 from service.ocr.recognize import DEFAULT_BUCKETS, RecShape
 from service.ocr.recognize import preprocess as rec_preprocess
+from service.runtime.loader import catalogue_from_settings, load_pipeline
 from service.settings import Settings, get_settings
 
 CALIB_DEFAULT = {"det": 16, "cls": 256, "rec": 300}
 Drawn = list[tuple[Dataset, Sample]]
 Metrics = dict[str, dict[str, float]]
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
 
 
 def _slice_dataset(sl: GateSlice) -> Dataset:
@@ -82,7 +71,7 @@ def _evaluate(
     """`ocr eval` of a set on the slices (metrics per slice key); the base set's results are
     cached by file digests + options + slice, since re-running them changes nothing."""
     pipeline = load_pipeline(s, set_name)
-    opts = default_options(s)
+    opts = s.ocr_options()
     out: Metrics = {}
     for sl in slices:
         digest = hashlib.sha256(
@@ -127,13 +116,13 @@ def _calibration(
 
 def _tensors(task: str, drawn: Drawn, base: ResolvedSet, s: Settings) -> Iterator[np.ndarray]:
     """Model inputs exactly as serving makes them, one engine call's batch at a time."""
-    limits = decode_limits(s)
+    limits = s.decode_limits()
     spec = base.tasks[task].spec.input  # type: ignore[index]
     pixels = (decode_image(ds.image_path(smp).read_bytes(), limits).pixels for ds, smp in drawn)
     if task == "det":
         det = DetInputSpec(spec.mean, spec.std, spec.channel_order, spec.scale)
         for px in pixels:
-            yield preprocess_image(px, default_options(s).det, det)[0]
+            yield preprocess_image(px, s.ocr_options().det, det)[0]
     elif task == "rec":
         shape = RecShape(height=spec.height or 48, buckets=spec.buckets or DEFAULT_BUCKETS)
         for px in pixels:
@@ -142,7 +131,9 @@ def _tensors(task: str, drawn: Drawn, base: ResolvedSet, s: Settings) -> Iterato
     else:
         chunk = list(pixels)
         for i in range(0, len(chunk), 16):
-            yield cls_preprocess(chunk[i : i + 16], spec.height or 48, spec.width or 192)[0]
+            yield np.stack(
+                cls_preprocess(chunk[i : i + 16], spec.height or 48, spec.width or 192)[0]
+            )
 
 
 def _derive_file(
@@ -236,13 +227,12 @@ def derive(set_name: str, **kw: Any) -> None:
         base_ms = cat.get(set_name)
         base = store.resolve(base_ms)
     except RegistryError as exc:
-        _fail(str(exc))
-        return
+        raise SetupFailed(str(exc)) from exc
     tasks = [t.strip() for t in kw["tasks"].split(",") if t.strip()]
     if not tasks or any(t not in ("det", "cls", "rec") for t in tasks):
         raise click.BadParameter(f"--tasks takes det,cls,rec; got {kw['tasks']!r}")
     if base_ms.precision != "fp32" or any(base_ms.models[t].format != "onnx" for t in tasks):
-        _fail(f"{base_ms.name} is not an FP32 ONNX set; derive from one")
+        raise SetupFailed(f"{base_ms.name} is not an FP32 ONNX set; derive from one")
     opts = dict(kw, tasks=tasks, precision=kw["precision"])
     opts["name"] = kw["name"] or f"{base_ms.name}-{kw['precision']}"
     opts["int8"] = Int8Config(
@@ -299,7 +289,9 @@ def _run(
     try:
         cand_m = _evaluate(s.model_copy(update={"model_dir": staging.root}), name, slices, None)
     except OcrError as exc:
-        _fail(f"{name}: the derived set does not run ({exc}); nothing registered.", code=1)
+        raise CommandFailed(
+            f"{name}: the derived set does not run ({exc}); nothing registered."
+        ) from exc
     adm = compare_reports(kinds, base_m, cand_m, opts["tolerance"])
     click.echo(admission_table(adm))
     today = dt.datetime.now(dt.UTC).date().isoformat()
@@ -309,8 +301,7 @@ def _run(
     if opts["report"]:
         opts["report"].write_text(json.dumps({"admitted": adm.admitted, **record}, indent=2))
     if not adm.admitted:
-        click.echo(f"{name}: refused; nothing registered.", err=True)
-        sys.exit(1)
+        raise CommandFailed(f"{name}: refused; nothing registered.")
     store.install(name, _set_files(base, derived))
     save_local_set(store.local_catalogue, candidate.model_copy(update={"admission": record}), cat)
     click.echo(f"{name}: admitted and registered in {store.local_catalogue}", err=True)

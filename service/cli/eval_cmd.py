@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Literal
@@ -15,7 +14,6 @@ from models.eval.runner import evaluate, load_predictions
 from models.eval.runner import save_predictions as write_records
 from service.cli.common import (
     dataset_predictor,
-    default_options,
     open_pipeline,
     reading_files,
     resolve_dataset,
@@ -78,9 +76,7 @@ def eval_(
         s = settings_with(threads)
         pipeline = open_pipeline(s, model)
         model_set = {"name": pipeline.name, "versions": pipeline.versions}
-        opts = default_options(s)
-        if decoder:
-            opts = dataclasses.replace(opts, decoder=decoder)
+        opts = s.ocr_options().updated({"decoder": decoder} if decoder else {})
         for d in datasets:
             ds = load_dataset(resolve_dataset(d), limit=limit, offset=offset)
             predict = dataset_predictor(pipeline, ds.kind, opts, s)

@@ -8,7 +8,6 @@ loader, passed in as the parity check's reference.
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 
 import click
@@ -19,9 +18,10 @@ from models.convert.paddle_import import ImportRequest, PaddleLoader
 from models.convert.parity import DEFAULT_ATOL, PaddleRun, Parity
 from models.registry.errors import RegistryError
 from models.registry.store import ModelStore
+from service.cli.errors import CommandFailed
 from service.engines.paddle import PaddleEngine, PaddleOptions
 from service.ocr.errors import OcrError
-from service.ocr.loader import catalogue_from_settings
+from service.runtime.loader import catalogue_from_settings
 from service.settings import get_settings
 
 
@@ -64,11 +64,6 @@ def _recipe(source: Path, name: str, base: str, opts: dict[str, object]) -> str:
             text = str(value.resolve()) if isinstance(value, Path) else str(value)
             parts += [flag, text]
     return shlex.join([*parts, "--force"])
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
 
 
 @click.command("import-paddle")
@@ -124,11 +119,9 @@ def import_paddle(
     except ParityError as exc:
         if exc.parity:
             click.echo(parity_table(exc.parity, atol))
-        _fail(f"{exc}; nothing was written")
-        return
+        raise CommandFailed(f"{exc}; nothing was written") from exc
     except (ConvertError, RegistryError, OcrError, OSError) as exc:
-        _fail(str(exc))
-        return
+        raise CommandFailed(str(exc)) from exc
     click.echo(parity_table(report.parity, atol))
     made = ", ".join(report.converted)
     copied = f"; {', '.join(report.copied)} from {base_set.name}" if report.copied else ""

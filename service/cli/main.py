@@ -1,4 +1,7 @@
-"""`ocr` command group: serve, predict, eval, bench, models, config."""
+"""`ocr` command group: serve, predict, eval, bench, models, config.
+
+Sub-commands are imported only when run (``LazyGroup``): ``ocr predict`` never imports uvicorn,
+FastAPI or Redis."""
 
 from __future__ import annotations
 
@@ -8,11 +11,18 @@ import sys
 
 import click
 
-from service.cli.models_cmd import models
-from service.settings import get_settings
+from service.cli.lazy import Lazy, LazyGroup
+
+COMMANDS: Lazy = {
+    "serve": ("service.cli.serve_cmd", "serve", None),
+    "predict": ("service.cli.predict_cmd", "predict", None),
+    "eval": ("service.cli.eval_cmd", "eval_", None),
+    "bench": ("service.cli.bench_cmd", "bench", None),
+    "models": ("service.cli.models_cmd", "models", None),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def cli(verbose: int) -> None:
     """OCR Service: PP-OCR text detection, angle classification and recognition."""
@@ -25,23 +35,9 @@ def cli(verbose: int) -> None:
 @cli.command()
 def config() -> None:
     """Print the effective settings (OCR_* environment variables)."""
+    from service.settings import get_settings
+
     click.echo(json.dumps(get_settings().model_dump(mode="json"), indent=2))
-
-
-def _register() -> None:
-    from service.cli.bench_cmd import bench
-    from service.cli.eval_cmd import eval_
-    from service.cli.predict_cmd import predict
-    from service.cli.serve_cmd import serve
-
-    cli.add_command(models)
-    cli.add_command(predict)
-    cli.add_command(eval_)
-    cli.add_command(bench)
-    cli.add_command(serve)
-
-
-_register()
 
 
 def main() -> None:

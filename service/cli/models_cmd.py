@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
-from typing import ClassVar
 
 import click
 
 from models.registry.catalogue import Catalogue, ModelSet
 from models.registry.errors import RegistryError
 from models.registry.store import ModelStore, parse_source_override
-from service.ocr.loader import catalogue_from_settings
+from service.cli.errors import CommandFailed
+from service.cli.lazy import Lazy, LazyGroup
+from service.runtime.loader import catalogue_from_settings
 from service.settings import get_settings
 
 
@@ -21,55 +21,19 @@ def catalogue_and_store() -> tuple[Catalogue, ModelStore]:
     return catalogue_from_settings(s), ModelStore(s.model_dir)
 
 
-def _fail(exc: Exception) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(1)
-
-
 def _selected(cat: Catalogue, names: tuple[str, ...], all_: bool) -> list[ModelSet]:
     if all_:
         return list(cat.sets.values())
     return [cat.get(n) for n in names] if names else [cat.get()]
 
 
-class _LazyGroup(click.Group):
-    """Subcommands that need optional extras (onnx, paddle2onnx, ...) are imported only when
-    invoked or listed, so `ocr serve` neither pays for nor depends on them. One whose extra is
-    missing still shows up, and says what to install."""
-
-    LAZY: ClassVar[dict[str, tuple[str, str, str]]] = {  # name -> (module, attribute, extra)
-        "import-paddle": ("service.cli.import_paddle_cmd", "import_paddle", "paddle"),
-        "derive": ("service.cli.derive_cmd", "derive", "convert"),
-    }
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), *self.LAZY])
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.LAZY:
-            return super().get_command(ctx, cmd_name)
-        module, attr, extra = self.LAZY[cmd_name]
-        try:
-            command: click.Command = getattr(importlib.import_module(module), attr)
-        except ImportError as exc:
-            return _missing_extra(cmd_name, extra, exc)
-        return command
+LAZY: Lazy = {  # these need optional extras (onnx, paddle2onnx, ...): imported when invoked
+    "import-paddle": ("service.cli.import_paddle_cmd", "import_paddle", "paddle"),
+    "derive": ("service.cli.derive_cmd", "derive", "convert"),
+}
 
 
-def _missing_extra(name: str, extra: str, exc: ImportError) -> click.Command:
-    def run(args: tuple[str, ...]) -> None:
-        _fail(RuntimeError(f"`ocr models {name}` needs pip install '.[{extra}]' ({exc})"))
-
-    return click.Command(
-        name,
-        callback=run,
-        params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
-        context_settings={"ignore_unknown_options": True},
-        help=f"(needs the `{extra}` extra: {exc.name})",
-    )
-
-
-@click.group(cls=_LazyGroup)
+@click.group(cls=LazyGroup, lazy=LAZY)
 def models() -> None:
     """Manage the local model store (catalogue: models/catalogue.yaml)."""
 
@@ -103,7 +67,7 @@ def pull(names: tuple[str, ...], all_: bool, force: bool) -> None:
             path = store.pull(ms, source=overrides.get(ms.name), force=force)
             click.echo(f"{ms.name}: ok ({path})", err=True)
     except RegistryError as exc:
-        _fail(exc)
+        raise CommandFailed(str(exc)) from exc
 
 
 @models.command()
@@ -131,6 +95,5 @@ def show(name: str | None) -> None:
     try:
         ms = cat.get(name)
     except RegistryError as exc:
-        _fail(exc)
-        return
+        raise CommandFailed(str(exc)) from exc
     click.echo(json.dumps(ms.model_dump(mode="json"), indent=2))

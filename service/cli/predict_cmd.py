@@ -2,46 +2,26 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 from tqdm import tqdm
 
-from service.cli.common import decode_limits, default_options, open_pipeline, settings_with
+from service.cli.common import open_pipeline, settings_with
+from service.cli.errors import CommandFailed
 from service.ocr.decode import decode_image
 from service.ocr.errors import OcrError
-from service.ocr.layout import text_rows
-from service.ocr.types import OcrResult
-
-
-def result_json(path: Path, result: OcrResult) -> dict[str, Any]:
-    return {
-        "file": str(path),
-        "width": result.width,
-        "height": result.height,
-        "model_set": result.model_set,
-        "model_versions": result.model_versions,
-        "timings_ms": {k: round(v, 2) for k, v in result.timings_ms.items()},
-        "lines": [
-            {
-                "text": ln.text,
-                "score": round(ln.score, 4),
-                "angle": ln.angle,
-                "polygon": [[round(x, 1), round(y, 1)] for x, y in ln.quad.points],
-            }
-            for ln in result.lines
-        ],
-    }
+from service.ocr.export import export_result, result_text
 
 
 @click.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--model", "-m", help="Model set name or alias (default: OCR_MODEL_SET).")
-@click.option("--json", "as_json", is_flag=True, help="JSON lines: one object per image.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="JSON lines: POST /v1/ocr's body + file, per image."
+)
 @click.option("--text", "as_text", is_flag=True, help="Plain text only (the default).")
 @click.option("--decoder", type=click.Choice(["greedy", "beam"]), help="CTC decoding.")
 @click.option("--beam-width", type=int, help="Beam width for --decoder beam.")
@@ -62,27 +42,30 @@ def predict(
         raise click.UsageError("--json and --text are exclusive")
     s = settings_with(threads)
     pipeline = open_pipeline(s, model)
-    opts = default_options(s)
-    changes: dict[str, Any] = {"use_cls": opts.use_cls and not no_cls}
-    if decoder:
-        changes["decoder"] = decoder
-    if beam_width:
-        changes["beam_width"] = beam_width
-    opts = dataclasses.replace(opts, **changes)
+    asked = {"use_cls": False if no_cls else None, "decoder": decoder, "beam_width": beam_width}
+    changes = {k: v for k, v in asked.items() if v is not None}
+    opts = s.ocr_options().updated(changes)
     failed = 0
     show_bar = len(images) > 3 and sys.stderr.isatty()
     for path in tqdm(images, unit="img", disable=not show_bar):
         try:
-            result = pipeline.run(decode_image(path.read_bytes(), decode_limits(s)), opts)
-        except (OSError, OcrError) as exc:
-            failed += 1
-            code = getattr(exc, "code", "IO_ERROR")
-            click.echo(f"{path}: error {code}: {getattr(exc, 'message', exc)}", err=True)
+            result = pipeline.run(decode_image(path.read_bytes(), s.decode_limits()), opts)
+        except OSError as exc:
+            failed += _report(path, "IO_ERROR", exc.strerror or str(exc))
+            continue
+        except OcrError as exc:
+            failed += _report(path, exc.code, exc.message)
             continue
         if as_json:
-            click.echo(json.dumps(result_json(path, result), ensure_ascii=False))
+            click.echo(json.dumps({"file": str(path), **export_result(result)}, ensure_ascii=False))
         else:
             if len(images) > 1:
                 click.echo(f"==> {path} <==")
-            click.echo("\n".join(text_rows(result.lines)))
-    sys.exit(1 if failed else 0)
+            click.echo(result_text(result))
+    if failed:
+        raise CommandFailed(f"{failed} of {len(images)} images failed")
+
+
+def _report(path: Path, code: str, message: str) -> int:
+    click.echo(f"{path}: error {code}: {message}", err=True)
+    return 1

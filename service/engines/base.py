@@ -1,40 +1,64 @@
 """The one engine interface every runtime implements.
 
 An engine owns one inference session. It is not assumed to be thread-safe: exactly one owner
-(the pipeline in the CLI, a batcher worker in the server) calls ``run``.
+(a direct call in the CLI, a batcher worker in the server) calls ``run``.
+
+Optional capabilities are declared, never probed: every engine has ``metadata``,
+``warm_batch_sizes`` and ``top_k_on_device`` (``EngineBase`` gives the plain defaults), and
+``run_topk`` is only called when ``top_k_on_device`` says so.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 Tensor = npt.NDArray[np.float32]
+TopKArrays = tuple[Tensor, npt.NDArray[np.int32], int]  # values, class ids (N, T, k), classes
 
 
 class Engine(Protocol):
-    name: str  # "onnxruntime", "paddle", "torch"
+    name: str  # "onnxruntime", "openvino", "paddle", "torch"
+    metadata: Mapping[str, str]  # the model's custom metadata ({} when the format has none)
+    top_k_on_device: bool  # run_topk selects the k best classes where the output lives
 
     def run(self, batch: Tensor) -> Tensor:
         """Run one float32 NCHW batch; return the model's first output as float32."""
         ...
 
+    def run_topk(self, batch: Tensor, k: int) -> TopKArrays:
+        """For a recogniser's (N, T, C) output: (values (N, T, k), class ids (N, T, k), C),
+        most probable first. Only called when ``top_k_on_device`` is true."""
+        ...
 
-class TopKEngine(Engine, Protocol):
-    """An engine that can reduce a recogniser's (N, T, C) output to its k best classes per step
-    where the output lives (on the GPU), so only N x T x k values reach the host."""
-
-    def run_topk(self, batch: Tensor, k: int) -> tuple[Tensor, npt.NDArray[np.int32], int]:
-        """(values (N, T, k), class ids (N, T, k), C): most probable first."""
+    def warm_batch_sizes(self, max_rows: int) -> Sequence[int]:
+        """Batch sizes to run at warm-up: those the engine compiles or tunes for separately."""
         ...
 
 
+class EngineBase:
+    """Defaults for the optional capabilities: no metadata, top-k on the host, one warm row."""
+
+    name: str = "engine"
+    metadata: Mapping[str, str] = MappingProxyType({})
+    top_k_on_device: bool = False
+
+    def run(self, batch: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def run_topk(self, batch: Tensor, k: int) -> TopKArrays:
+        raise NotImplementedError(f"{self.name} selects top-k on the host (top_k_on_device)")
+
+    def warm_batch_sizes(self, max_rows: int) -> Sequence[int]:
+        return (1,)
+
+
 def warm_up(engine: Engine, shape: tuple[int, ...], max_rows: int = 1) -> None:
-    """Run zero batches of one (C, H, W) input shape before serving. An engine that compiles
-    or tunes per batch size too (torch on CUDA: batch buckets, cuDNN autotuning, CUDA graphs)
-    says which sizes with ``warm_batch_sizes(max_rows)``; any other engine runs one row."""
-    sizes = getattr(engine, "warm_batch_sizes", None)
-    for n in sizes(max_rows) if sizes else (1,):
+    """Run zero batches of one (C, H, W) input shape before serving, once per batch size the
+    engine asks for (torch on CUDA: batch buckets, cuDNN autotuning, CUDA graphs)."""
+    for n in engine.warm_batch_sizes(max_rows):
         engine.run(np.zeros((n, *shape), np.float32))

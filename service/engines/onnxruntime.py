@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import onnxruntime as ort
 
-from service.engines.base import Tensor
+from service.engines.base import EngineBase, Tensor
 from service.ocr.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ _OPT_LEVELS = {
 }
 
 
-class OnnxEngine:
+class OnnxEngine(EngineBase):
     name = "onnxruntime"
 
     def __init__(self, path: Path, options: OrtOptions | None = None) -> None:
@@ -153,7 +153,7 @@ class OnnxEngine:
                 ",".join(self.providers),
             )
         self._input = self._session.get_inputs()[0].name
-        self.metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map)
+        self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
 
     def run(self, batch: Tensor) -> Tensor:
         out = self._session.run(None, {self._input: np.ascontiguousarray(batch, np.float32)})

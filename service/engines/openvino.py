@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from service.engines.base import Tensor
+from service.engines.base import EngineBase, Tensor
 from service.ocr.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def compile_config(opts: OpenVinoOptions) -> dict[str, Any]:
     return config
 
 
-class OpenVinoEngine:
+class OpenVinoEngine(EngineBase):
     name = "openvino"
 
     def __init__(self, path: Path, options: OpenVinoOptions | None = None) -> None:
@@ -59,7 +59,7 @@ class OpenVinoEngine:
             raise ModelError(f"cannot load ONNX model {path} into OpenVINO: {exc}") from exc
         self._request = self._compiled.create_infer_request()
         self._output = self._compiled.output(0)
-        self.metadata: dict[str, str] = _onnx_metadata(model)
+        self.metadata = _onnx_metadata(model)
         self.precision = str(self._compiled.get_property("INFERENCE_PRECISION_HINT"))
 
     def run(self, batch: Tensor) -> Tensor:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from service.engines.base import Tensor
+from service.engines.base import EngineBase, Tensor
 from service.ocr.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def _import_inference() -> Any:
     return inference
 
 
-class PaddleEngine:
+class PaddleEngine(EngineBase):
     name = "paddle"
 
     def __init__(self, paths: tuple[Path, ...], options: PaddleOptions | None = None) -> None:
@@ -138,7 +138,6 @@ class PaddleEngine:
         self._device = self._pick_device(opts)
         self._options = opts
         self._build(opts)
-        self.metadata: dict[str, str] = {}
 
     @staticmethod
     def _pick_device(opts: PaddleOptions) -> str:

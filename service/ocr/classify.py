@@ -3,8 +3,9 @@
 Like the recogniser: a pure ``preprocess`` (aspect-preserving resize to the model height, width
 capped at the model width, normalised, right-padded with 0.0 to that width: PP-OCR's cls input;
 long lines add a few unsquashed windows, see ``views``),
-a small engine step in batches, and a pure ``postprocess`` of the (N, 2) probabilities for the
-labels (0, 180). A row depends only on its own crop, so batching never changes a result.
+a small engine step in batches (``infer``), and a pure ``postprocess``/``orient`` of the (2,)
+probabilities per row for the labels (0, 180). A row depends only on its own crop, so
+batching never changes a result.
 """
 
 from __future__ import annotations
@@ -51,9 +52,9 @@ def views(crop: Pixels, height: int, width: int) -> list[Pixels]:
 
 def preprocess(
     crops: Sequence[Pixels], height: int = 48, width: int = 192, pad_value: float = 0.0
-) -> tuple[Tensor, list[int]]:
-    """Crops -> ((M, 3, height, width) float32, owner crop index of each row). Pure; an empty
-    crop becomes one all-pad row."""
+) -> tuple[list[Tensor], list[int]]:
+    """Crops -> ((3, height, width) float32 rows, owner crop index of each row). Pure; an empty
+    crop becomes one all-pad row. Rows stay separate: the engine step stacks them once."""
     rows: list[Tensor] = []
     owners: list[int] = []
     for i, crop in enumerate(crops):
@@ -63,24 +64,27 @@ def preprocess(
         if not crop.size:
             rows.append(np.full((3, height, width), pad_value, np.float32))
             owners.append(i)
-    if not rows:
-        return np.zeros((0, 3, height, width), np.float32), owners
-    return np.stack(rows), owners
+    return rows, owners
 
 
-def infer(engine: Engine, batch: Tensor, max_batch: int) -> Tensor:
-    """Run (N, 3, H, W) in chunks of ``max_batch``; (N, 2) probabilities."""
-    if batch.shape[0] == 0:
-        return np.zeros((0, len(LABELS)), np.float32)
-    outs = [engine.run(batch[s : s + max_batch]) for s in range(0, batch.shape[0], max_batch)]
-    probs = np.concatenate(outs)
-    if probs.ndim != 2 or probs.shape[1] != len(LABELS):
-        raise ModelError(f"classifier output shape {probs.shape}; expected (N, {len(LABELS)})")
+def infer(engine: Engine, rows: Sequence[Tensor], max_batch: int) -> list[Tensor]:
+    """Rows stacked into engine calls of at most ``max_batch``; one (2,) probability per row."""
+    probs: list[Tensor] = []
+    for start in range(0, len(rows), max_batch):
+        out = engine.run(np.stack(rows[start : start + max_batch]))
+        if out.ndim != 2 or out.shape[1] != len(LABELS):
+            raise ModelError(f"classifier output shape {out.shape}; expected (N, {len(LABELS)})")
+        probs.extend(out)
     return probs
 
 
-def postprocess(probs: Tensor, owners: Sequence[int] | None = None) -> list[AngleResult]:
+def postprocess(
+    row_probs: Sequence[Tensor] | Tensor, owners: Sequence[int] | None = None
+) -> list[AngleResult]:
     """Per crop: the mean probability over its views, then the most probable label."""
+    if len(row_probs) == 0:
+        return []
+    probs = np.asarray(np.stack(list(row_probs)), np.float32)
     if owners is not None:
         n = max(owners, default=-1) + 1
         sums = np.zeros((n, probs.shape[1]), np.float64)
@@ -102,6 +106,15 @@ def rotate_upright(
     ]
 
 
+def orient(
+    crops: Sequence[Pixels], row_probs: Sequence[Tensor], owners: Sequence[int], thresh: float
+) -> tuple[list[Pixels], list[Angle]]:
+    """The engine's per-row probabilities -> each crop upright, and the angle it was read at."""
+    upright = rotate_upright(crops, postprocess(row_probs, owners), thresh)
+    angles: list[Angle] = [0 if u is c else 180 for u, c in zip(upright, crops, strict=True)]
+    return upright, angles
+
+
 class AngleClassifier:
     """The classifier stage: one engine (not shared), fixed input shape."""
 
@@ -117,12 +130,16 @@ class AngleClassifier:
         self.thresh = thresh
         self.max_batch = max_batch
 
-    def preprocess(self, crops: Sequence[Pixels]) -> tuple[Tensor, list[int]]:
+    def preprocess(self, crops: Sequence[Pixels]) -> tuple[list[Tensor], list[int]]:
         return preprocess(crops, self.height, self.width)
 
+    def infer(self, rows: Sequence[Tensor]) -> list[Tensor]:
+        """The engine step: a batcher's worker calls it with one batch, the CLI with all rows."""
+        return infer(self.engine, rows, self.max_batch)
+
     def classify(self, crops: Sequence[Pixels]) -> list[AngleResult]:
-        batch, owners = self.preprocess(crops)
-        return postprocess(infer(self.engine, batch, self.max_batch), owners)
+        rows, owners = self.preprocess(crops)
+        return postprocess(self.infer(rows), owners)
 
     def apply(self, crops: Sequence[Pixels], thresh: float | None = None) -> list[Pixels]:
         """The crops, those confidently upside down (180, score >= thresh) turned upright.

@@ -1,13 +1,14 @@
 """DB text detector stage: resize + normalise -> engine -> db_postprocess -> quads in source px.
 
-``preprocess`` and ``postprocess`` are pure, so a batcher can run them itself and batch
-``engine.run`` across requests whose tensors share a shape (or pad them to one: the geometry
-records the valid region). ``detect`` is the three steps for a single image.
+``preprocess`` and ``postprocess`` are pure; ``infer`` is the engine step, called with one
+image by the CLI and with a batch of same-shape tensors (padded to one shape: the geometry
+records the valid region) by the server's batcher. ``detect`` is the three steps for one image.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,6 +18,7 @@ import numpy.typing as npt
 
 from service.engines.base import Engine, Tensor, warm_up
 from service.ocr.db_postprocess import DetGeometry, db_postprocess
+from service.ocr.errors import ModelError
 from service.ocr.types import Detection, DetOptions, Image, Pixels
 
 __all__ = [
@@ -206,7 +208,13 @@ class TextDetector:
         for shape in self.warmup_shapes():
             warm_up(self.engine, (3, *shape), self.max_batch)
 
+    def infer(self, tensors: Sequence[Tensor]) -> list[Tensor]:
+        """(1, 3, h, w) tensors of one shape -> one probability map each, in one engine call."""
+        out = self.engine.run(np.concatenate(tensors))
+        if out.shape[0] != len(tensors):
+            raise ModelError(f"detector returned {out.shape[0]} maps for {len(tensors)} images")
+        return [out[i] for i in range(len(tensors))]
+
     def detect(self, image: Image | Pixels, opts: DetOptions) -> list[Detection]:
         tensor, geometry = self.preprocess(image, opts)
-        prob = self.engine.run(tensor)
-        return self.postprocess(prob[0], geometry, opts)
+        return self.postprocess(self.infer([tensor])[0], geometry, opts)

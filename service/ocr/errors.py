@@ -1,6 +1,8 @@
 """One small error hierarchy. Each error carries a stable machine-readable code.
 
-Raised at the edges (decode, model loading, engines); mapped to HTTP in one place (api/errors.py).
+These are the reading path's own errors, raised at its edges (decode, model loading, engines).
+The server adds its own subclasses (service/runtime/errors.py: admission, readiness, time;
+service/api/errors.py: request shape). All are mapped to HTTP in one place (api/errors.py).
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ class ImageTooLarge(OcrError):
 
 
 class PayloadTooLarge(OcrError):
+    """More bytes than the input limit (decode checks it for every caller, the HTTP layer while
+    the body streams in)."""
+
     code = "PAYLOAD_TOO_LARGE"
 
 
@@ -38,41 +43,3 @@ class ModelError(OcrError):
     """A model file is missing, fails its sha256 check, or does not load."""
 
     code = "MODEL_ERROR"
-
-
-class NotReady(OcrError):
-    """Models not loaded and warmed yet, or the process is draining for shutdown."""
-
-    code = "NOT_READY"
-
-    def __init__(self, message: str, retry_after_s: int = 1) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
-
-
-class Overloaded(OcrError):
-    """A stage queue or the in-flight limit is full: refused at once, before any work."""
-
-    code = "OVERLOADED"
-
-    def __init__(self, message: str, retry_after_s: int = 1) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
-
-
-class TooManyImages(OcrError):
-    code = "TOO_MANY_IMAGES"
-
-
-class InvalidRequest(OcrError):
-    """A request the API cannot read: bad JSON, bad base64, unknown or out-of-range option."""
-
-    code = "INVALID_REQUEST"
-
-
-class UnknownModelSet(OcrError):
-    code = "UNKNOWN_MODEL_SET"
-
-
-class Timeout(OcrError):
-    code = "TIMEOUT"

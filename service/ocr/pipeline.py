@@ -1,6 +1,9 @@
-"""OcrPipeline.run(image, options) -> OcrResult. Reads like the data flow:
+"""The one reading flow: image -> det -> crops -> cls -> rec -> OcrResult.
 
-detect -> reading order -> perspective crops -> 0/180 classify (+ flip) -> recognise -> lines.
+``OcrPipeline.read(image, options, steps)`` is the only place that decides the order of stages,
+the orientation logic, the timing keys and the assembly of the result. ``steps`` (service/ocr/
+steps.py) decides where the work runs: ``run`` passes ``DirectSteps`` (CLI, eval, bench, the
+precision gate); the server passes its batchers and CPU pool (service/runtime/batched.py).
 Holds no per-request state: options travel with every call as a frozen value.
 """
 
@@ -9,17 +12,21 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import numpy as np
 
 from models.codec.ctc import Decoder
-from service.ocr.classify import AngleClassifier, rotate_upright
+from service.engines.base import Tensor
+from service.ocr import classify
+from service.ocr.classify import AngleClassifier
 from service.ocr.crop import make_crops, sort_reading_order
+from service.ocr.db_postprocess import DetGeometry
 from service.ocr.detect import TextDetector
 from service.ocr.recognize import TextRecognizer
+from service.ocr.steps import DirectSteps, Steps, run_inline
 from service.ocr.types import (
     Crop,
+    DetOptions,
     Image,
     OcrOptions,
     OcrResult,
@@ -29,6 +36,8 @@ from service.ocr.types import (
     TextLine,
     Word,
 )
+
+TIMING_KEYS = ("det", "cls", "rec", "total")  # wall ms per stage (queueing included), and all
 
 
 class _Timer:
@@ -40,12 +49,6 @@ class _Timer:
         start = time.perf_counter()
         yield
         self.ms[stage] = self.ms.get(stage, 0.0) + (time.perf_counter() - start) * 1000.0
-
-
-@dataclass(frozen=True)
-class _Oriented:
-    pixels: Pixels
-    angle: int
 
 
 class OcrPipeline:
@@ -62,32 +65,59 @@ class OcrPipeline:
         self.detector = detector
         self.classifier = classifier
         self.recognizer = recognizer
+        self.direct = DirectSteps(detector, classifier, recognizer)
 
-    def run(self, image: Image, options: OcrOptions) -> OcrResult:
+    async def read(self, image: Image, options: OcrOptions, steps: Steps) -> OcrResult:
         timer = _Timer()
         with timer("det"):
-            detections = self.detector.detect(image, options.det)
-        with timer("crop"):
-            crops = make_crops(image, sort_reading_order(detections))
+            crops = await self._detect(image, options.det, steps)
         with timer("cls"):
-            oriented = self._orient(crops, options)
+            pixels, angles = await self._orient([c.pixels for c in crops], options, steps)
         with timer("rec"):
-            recs = self.recognizer.recognize(
-                [o.pixels for o in oriented], decoder_for(options), options.word_boxes
-            )
-        return assemble(self, image, crops, [o.angle for o in oriented], recs, options, timer.ms)
+            recs = await self.read_lines(pixels, options, steps)
+        return self.assemble(image, crops, angles, recs, options, timer.ms)
 
-    def _orient(self, crops: Sequence[Crop], options: OcrOptions) -> list[_Oriented]:
-        pixels = [c.pixels for c in crops]
-        if not options.use_cls or not crops:
-            return [_Oriented(p, 0) for p in pixels]
-        results = self.classifier.classify(pixels)
-        upright = rotate_upright(pixels, results, options.cls_thresh)
-        return [_Oriented(u, 0 if u is p else 180) for u, p in zip(upright, pixels, strict=True)]
+    async def _detect(self, image: Image, opts: DetOptions, steps: Steps) -> list[Crop]:
+        tensor, geometry = await steps.cpu(self.detector.preprocess, image, opts)
+        prob = await steps.det(tensor)
+        return await steps.cpu(self._crops, image, prob, geometry, opts)
+
+    def _crops(
+        self, image: Image, prob: Tensor, geometry: DetGeometry, opts: DetOptions
+    ) -> list[Crop]:
+        """DB post-processing, reading order and perspective crops: one hop of CPU work."""
+        detections = self.detector.postprocess(prob, geometry, opts)
+        return make_crops(image, sort_reading_order(detections))
+
+    async def _orient(
+        self, pixels: list[Pixels], options: OcrOptions, steps: Steps
+    ) -> tuple[list[Pixels], list[classify.Angle]]:
+        if not options.use_cls or not pixels:
+            steps.skip("cls")
+            return pixels, [0] * len(pixels)
+        rows, owners = await steps.cpu(self.classifier.preprocess, pixels)
+        probs = await steps.cls(rows)
+        return await steps.cpu(classify.orient, pixels, probs, owners, options.cls_thresh)
+
+    async def read_lines(
+        self, pixels: Sequence[Pixels], options: OcrOptions, steps: Steps
+    ) -> list[Recognition]:
+        """Recognition of upright line images (a page's crops, or a crop data set's images)."""
+        rec = self.recognizer
+        rows = await steps.cpu(rec.preprocess, pixels)
+        outputs = await steps.rec(rows)
+        decoder = decoder_for(options)
+        return await steps.cpu(
+            rec.postprocess, rows, outputs, len(pixels), decoder, options.word_boxes
+        )
+
+    def run(self, image: Image, options: OcrOptions) -> OcrResult:
+        """The flow with every step in this thread (CLI, eval, bench, the precision gate)."""
+        return run_inline(self.read(image, options, self.direct))
 
     def read_line(self, image: Image, options: OcrOptions) -> Recognition:
         """Recognition only: the whole image is one text line (word/line crop sets)."""
-        return self.recognizer.recognize([image.pixels], decoder_for(options))[0]
+        return run_inline(self.read_lines([image.pixels], options, self.direct))[0]
 
     def classify_angle(self, image: Image) -> tuple[int, float]:
         """0/180 classification only: the whole image is one text line."""
@@ -100,32 +130,30 @@ class OcrPipeline:
         self.classifier.warmup()
         self.recognizer.warmup()
 
-
-def assemble(
-    pipeline: OcrPipeline,
-    image: Image,
-    crops: Sequence[Crop],
-    angles: Sequence[int],
-    recs: Sequence[Recognition],
-    options: OcrOptions,
-    timings_ms: dict[str, float],
-) -> OcrResult:
-    """Stage outputs -> OcrResult: empty and low-confidence readings are dropped. Shared by the
-    synchronous pipeline and the batched one (service/runtime), so both answer alike."""
-    lines = tuple(
-        TextLine(c.quad, r.text.strip(), r.score, a, c.det_score, _words(c.quad, a, r))  # type: ignore[arg-type]
-        for c, a, r in zip(crops, angles, recs, strict=True)
-        if r.text.strip() and r.score >= options.drop_score
-    )
-    timings_ms["total"] = sum(timings_ms.values())
-    return OcrResult(
-        lines=lines,
-        width=image.width,
-        height=image.height,
-        model_set=pipeline.name,
-        model_versions=dict(pipeline.versions),
-        timings_ms=timings_ms,
-    )
+    def assemble(
+        self,
+        image: Image,
+        crops: Sequence[Crop],
+        angles: Sequence[classify.Angle],
+        recs: Sequence[Recognition],
+        options: OcrOptions,
+        timings_ms: dict[str, float],
+    ) -> OcrResult:
+        """Stage outputs -> OcrResult: empty and low-confidence readings are dropped."""
+        lines = tuple(
+            TextLine(c.quad, r.text.strip(), r.score, a, c.det_score, _words(c.quad, a, r))
+            for c, a, r in zip(crops, angles, recs, strict=True)
+            if r.text.strip() and r.score >= options.drop_score
+        )
+        timings_ms["total"] = sum(timings_ms.values())
+        return OcrResult(
+            lines=lines,
+            width=image.width,
+            height=image.height,
+            model_set=self.name,
+            model_versions=dict(self.versions),
+            timings_ms=timings_ms,
+        )
 
 
 def _words(quad: Quad, angle: int, rec: Recognition) -> tuple[Word, ...]:

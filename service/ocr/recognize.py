@@ -22,7 +22,6 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
 
 import cv2
 import numpy as np
@@ -33,7 +32,7 @@ from models.codec.ctc import Decoder
 from models.codec.stitch import join_windows
 from models.codec.topk import DEFAULT_K, TopK
 from models.codec.words import word_spans
-from service.engines.base import Engine, Tensor, TopKEngine, warm_up
+from service.engines.base import Engine, Tensor, warm_up
 from service.ocr.errors import ModelError
 from service.ocr.types import Pixels, Recognition
 
@@ -189,8 +188,8 @@ def _top_classes(
     """One engine call -> each row's top-k table over its content's steps. An engine with its
     own top-k (the torch engine selects on the GPU, so only N x T x k values reach the host)
     gives the exact top k; otherwise ``TopK.from_probs`` reduces the full output here."""
-    if hasattr(engine, "run_topk"):
-        values, ids, classes = cast(TopKEngine, engine).run_topk(batch, k)
+    if engine.top_k_on_device:
+        values, ids, classes = engine.run_topk(batch, k)
         steps = _steps(values.shape, batch, rows, step_px)
         return [TopK(ids[n, :s], values[n, :s], classes) for n, s in enumerate(steps)]
     probs = engine.run(batch)
@@ -272,7 +271,8 @@ class TextRecognizer:
         return preprocess(crops, self.shape)
 
     def infer(self, rows: Sequence[RecRow]) -> list[TopK]:
-        """The engine step (a batcher's worker would own this one)."""
+        """The engine step: a batcher's worker calls it with rows of one bucket, the CLI with
+        all of a request's rows."""
         outputs = infer_rows(
             self.engine, rows, self.max_batch, self.shape.step_px, max_batch_px=self.max_batch_px
         )

@@ -6,8 +6,9 @@ Coordinates are float pixels of the decoded source image, x to the right, y down
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -108,6 +109,9 @@ class DetOptions:
 
 @dataclass(frozen=True)
 class OcrOptions:
+    """Every per-request knob of the reading flow. The values here are the defaults of the
+    whole service: ``Settings`` takes its defaults from them, requests override settings."""
+
     det: DetOptions = field(default_factory=DetOptions)
     use_cls: bool = True
     cls_thresh: float = 0.9
@@ -115,6 +119,22 @@ class OcrOptions:
     beam_width: int = 5
     drop_score: float = 0.5  # lines whose recognition score is below this are dropped
     word_boxes: bool = False  # also locate each word of each line (TextLine.words)
+
+    def updated(self, changes: Mapping[str, Any]) -> OcrOptions:
+        """A copy with flat option names replaced: ``use_cls``, ``decoder``... and the detector's
+        as ``det_<field>`` (``det_thresh``), the names settings and requests use."""
+        unknown = set(changes) - OPTION_NAMES
+        if unknown:
+            raise ValueError(f"unknown options {sorted(unknown)}")
+        det = {k[4:]: v for k, v in changes.items() if k.startswith("det_")}
+        top = {k: v for k, v in changes.items() if not k.startswith("det_")}
+        return replace(self, det=replace(self.det, **det), **top)
+
+
+OPTION_NAMES = frozenset(
+    [f"det_{f.name}" for f in fields(DetOptions)]
+    + [f.name for f in fields(OcrOptions) if f.name != "det"]
+)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,8 @@
-"""BatchedPipeline: OcrPipeline.run as a coroutine whose engine steps go through batchers.
+"""The server's ``Steps``: the one reading flow (``OcrPipeline.read``) with its engine steps
+sent through the cross-request batchers and its CPU work to a bounded thread pool.
 
-The data flow is the synchronous pipeline's (service/ocr/pipeline.py), step for step, and the
-answer is the same (tests/integration/test_batched.py); what differs is where the work runs:
-
-- pre/post-processing (resize, DB post-processing, crops, CTC decoding) on a bounded CPU pool;
-- each engine call in its stage's DynamicBatcher, where crops of concurrent requests share
+- pre/post-processing (resize, DB post-processing + crops, CTC decoding) on the CPU pool;
+- each engine step in its stage's DynamicBatcher, where crops of concurrent requests share
   batches (rec: same width bucket; cls: one shape; det: same padded input shape).
 
 ``Flow`` tells each batcher whether a request upstream of it may still add items: a lone
@@ -15,20 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
-import numpy as np
-
 from models.codec.topk import TopK
-from service.ocr import classify
-from service.ocr.crop import make_crops, sort_reading_order
-from service.ocr.pipeline import OcrPipeline, assemble, decoder_for
-from service.ocr.types import Crop, Detection, Image, OcrOptions, OcrResult, Pixels, Recognition
-from service.runtime.stages import STAGES, StageBatchers
+from service.engines.base import Tensor
+from service.ocr.pipeline import OcrPipeline
+from service.ocr.recognize import RecRow
+from service.ocr.steps import STAGES
+from service.ocr.types import Image, OcrOptions, OcrResult
+from service.runtime.stages import StageBatchers
 
 T = TypeVar("T")
 PS = ParamSpec("PS")
@@ -65,7 +61,40 @@ class Flow:
                 passed(stage)
 
 
-class BatchedPipeline:
+class BatchedSteps:
+    """One request's steps: engine work queued on the batchers, CPU work on the pool."""
+
+    def __init__(
+        self, batchers: StageBatchers, passed: Callable[[str], None], cpu_pool: Executor
+    ) -> None:
+        self.batchers = batchers
+        self.skip = passed
+        self._pool = cpu_pool
+
+    async def cpu(self, fn: Callable[PS, T], *args: PS.args, **kwargs: PS.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+
+    async def det(self, tensor: Tensor) -> Tensor:
+        _, _, h, w = tensor.shape
+        future = self.batchers.det.submit((h, w), float(h * w), tensor)
+        self.skip("det")
+        return await future
+
+    async def cls(self, rows: Sequence[Tensor]) -> list[Tensor]:
+        futures = [self.batchers.cls.submit(0, 1.0, row) for row in rows]
+        self.skip("cls")
+        return list(await asyncio.gather(*futures))
+
+    async def rec(self, rows: Sequence[RecRow]) -> list[TopK]:
+        futures = [self.batchers.rec.submit(r.bucket, float(r.bucket), r) for r in rows]
+        self.skip("rec")
+        return list(await asyncio.gather(*futures))
+
+
+class ServedSet:
+    """A model set as the server runs it: its pipeline, batchers and flow counters."""
+
     def __init__(
         self, pipeline: OcrPipeline, batchers: StageBatchers, flow: Flow, cpu: Executor
     ) -> None:
@@ -80,69 +109,7 @@ class BatchedPipeline:
     def name(self) -> str:
         return self.pipeline.name
 
-    async def _cpu(self, fn: Callable[PS, T], *args: PS.args, **kwargs: PS.kwargs) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._cpu_pool, functools.partial(fn, *args, **kwargs))
-
-    async def run(self, image: Image, options: OcrOptions) -> OcrResult:
-        ms: dict[str, float] = {}
+    async def read(self, image: Image, options: OcrOptions) -> OcrResult:
         with self.flow.enter() as passed:
-            start = time.perf_counter()
-            crops = await self._detect(image, options, passed)
-            ms["det"] = _since(start)
-            start = time.perf_counter()
-            pixels, angles = await self._orient(crops, options, passed)
-            ms["cls"] = _since(start)
-            start = time.perf_counter()
-            recs = await self._recognize(pixels, options, passed)
-            ms["rec"] = _since(start)
-        return assemble(self.pipeline, image, crops, angles, recs, options, ms)
-
-    async def _detect(
-        self, image: Image, options: OcrOptions, passed: Callable[[str], None]
-    ) -> list[Crop]:
-        det = self.pipeline.detector
-        tensor, geometry = await self._cpu(det.preprocess, image, options.det)
-        _, _, h, w = tensor.shape
-        future = self.batchers.det.submit((h, w), float(h * w), tensor)
-        passed("det")
-        prob = await future
-        detections = await self._cpu(det.postprocess, prob, geometry, options.det)
-        return await self._cpu(_crops, image, detections)
-
-    async def _orient(
-        self, crops: list[Crop], options: OcrOptions, passed: Callable[[str], None]
-    ) -> tuple[list[Pixels], list[int]]:
-        pixels = [c.pixels for c in crops]
-        if not options.use_cls or not crops:
-            passed("cls")
-            return pixels, [0] * len(pixels)
-        clf = self.pipeline.classifier
-        rows, owners = await self._cpu(clf.preprocess, pixels)
-        futures = [self.batchers.cls.submit(0, 1.0, row) for row in rows]
-        passed("cls")
-        probs = np.stack(await asyncio.gather(*futures))
-        results = classify.postprocess(probs, owners)
-        upright = await self._cpu(classify.rotate_upright, pixels, results, options.cls_thresh)
-        angles = [0 if u is p else 180 for u, p in zip(upright, pixels, strict=True)]
-        return upright, angles
-
-    async def _recognize(
-        self, pixels: list[Pixels], options: OcrOptions, passed: Callable[[str], None]
-    ) -> list[Recognition]:
-        rec = self.pipeline.recognizer
-        rows = await self._cpu(rec.preprocess, pixels)
-        futures = [self.batchers.rec.submit(r.bucket, float(r.bucket), r) for r in rows]
-        passed("rec")
-        outputs: list[TopK] = list(await asyncio.gather(*futures))
-        return await self._cpu(
-            rec.postprocess, rows, outputs, len(pixels), decoder_for(options), options.word_boxes
-        )
-
-
-def _crops(image: Image, detections: list[Detection]) -> list[Crop]:
-    return make_crops(image, sort_reading_order(detections))
-
-
-def _since(start: float) -> float:
-    return (time.perf_counter() - start) * 1000.0
+            steps = BatchedSteps(self.batchers, passed, self._cpu_pool)
+            return await self.pipeline.read(image, options, steps)

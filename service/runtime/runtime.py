@@ -4,7 +4,8 @@ starting -> (models loaded, every bucket shape warmed, batchers running) ready -
 (SIGTERM: /readyz 503, queued work finishes) -> stopped.
 
 ``ocr(data, ...)`` is the request path after the HTTP layer: cache lookup (image digest +
-pipeline fingerprint) -> single flight -> decode -> batched pipeline -> cache store.
+pipeline fingerprint) -> single flight -> decode -> the reading flow on the batchers -> the
+exported JSON document, stored as bytes and served as they are on a later hit.
 """
 
 from __future__ import annotations
@@ -21,19 +22,20 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from models.registry.catalogue import Catalogue, CatalogueError
 from service import __version__
 from service.batching.policy import BatchPolicy
 from service.cache import ResultCache, cache_key, image_digest, make_cache
 from service.metrics import Metrics
-from service.ocr.decode import DecodeLimits, decode_image
-from service.ocr.errors import NotReady, Overloaded, Timeout, UnknownModelSet
-from service.ocr.loader import catalogue_from_settings, load_pipeline, missing_runtime
+from service.ocr import export
+from service.ocr.decode import decode_image
 from service.ocr.pipeline import OcrPipeline
-from service.ocr.types import OcrOptions, OcrResult
-from service.runtime import result_codec
-from service.runtime.batched import BatchedPipeline, Flow
+from service.ocr.types import OcrOptions
+from service.runtime.batched import Flow, ServedSet
+from service.runtime.errors import NotReady, Overloaded, Timeout, UnknownModelSet
+from service.runtime.loader import catalogue_from_settings, load_pipeline, missing_runtime
 from service.runtime.singleflight import SingleFlight
 from service.runtime.stages import StagePolicies, make_batchers
 from service.settings import Settings
@@ -50,10 +52,33 @@ class State(StrEnum):
     STOPPED = "stopped"
 
 
+HASH_INLINE_BYTES = 256 * 1024  # larger uploads are hashed off the event loop
+
+
 @dataclass(frozen=True)
 class Answer:
-    result: OcrResult
+    """One image's result: the exported document, as JSON bytes and parsed."""
+
+    body: bytes  # export.export_result(...) encoded: what the cache holds
+    doc: dict[str, Any]
+    model_set: str
     cached: bool
+
+    def response(self, rid: str) -> bytes:
+        """The HTTP JSON body: the cached bytes with request_id and cached spliced in."""
+        head = json.dumps({"request_id": rid}, ensure_ascii=False)[:-1].encode()
+        tail = b',"cached":' + (b"true" if self.cached else b"false") + b"}"
+        return head + b"," + self.body[1:-1] + tail
+
+
+def parse_cached(data: bytes) -> dict[str, Any] | None:
+    """A cached document, or None when the entry does not decode (a miss, never a 500)."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    ok = isinstance(doc, dict) and isinstance(doc.get("lines"), list) and "text" in doc
+    return doc if ok else None
 
 
 def policies(s: Settings) -> StagePolicies:
@@ -68,7 +93,7 @@ def fingerprint(pipeline: OcrPipeline, options: OcrOptions) -> str:
     """Everything that changes a result: service version, model set + file digests, options."""
     doc = {
         "service": __version__,
-        "schema": result_codec.SCHEMA,
+        "schema": export.SCHEMA,
         "model_set": pipeline.name,
         "versions": pipeline.versions,
         "options": dataclasses.asdict(options),
@@ -89,7 +114,7 @@ class Runtime:
         self.catalogue = catalogue or catalogue_from_settings(settings)
         self.default_set = self.catalogue.get(settings.model_set).name
         self.state = State.STARTING
-        self.pipelines: dict[str, BatchedPipeline] = {}
+        self.pipelines: dict[str, ServedSet] = {}
         self.cache: ResultCache = make_cache(
             settings.redis_url,
             settings.cache_memory_bytes,
@@ -97,14 +122,11 @@ class Runtime:
             settings.cache_timeout_ms / 1000,
             self.metrics,
         )
-        self.limits = DecodeLimits(
-            max_bytes=settings.max_upload_bytes,
-            max_pixels=settings.max_image_pixels,
-            max_side=settings.max_image_side,
-        )
+        self.limits = settings.decode_limits()
+        self.options = settings.ocr_options()  # what every request's options start from
         self.inflight = 0
         self._loader = loader
-        self._flights: SingleFlight[OcrResult] = SingleFlight()
+        self._flights: SingleFlight[Answer] = SingleFlight()
         self._cpu = ThreadPoolExecutor(settings.cpu_workers, thread_name_prefix="ocr-cpu")
         n = settings.inference_concurrency
         self._gate = threading.Semaphore(n) if n else None
@@ -139,7 +161,7 @@ class Runtime:
             )
             for b in batchers.all():
                 b.start()
-            self.pipelines[name] = BatchedPipeline(pipeline, batchers, flow, self._cpu)
+            self.pipelines[name] = ServedSet(pipeline, batchers, flow, self._cpu)
             self._record_model(pipeline, name == self.default_set)
             log.info("model set %s loaded and warmed", name)
         self.state = State.READY
@@ -215,7 +237,7 @@ class Runtime:
 
     # -- the request path ----------------------------------------------------------------------
 
-    def resolve(self, name: str | None) -> BatchedPipeline:
+    def resolve(self, name: str | None) -> ServedSet:
         try:
             key = self.catalogue.get(name or self.default_set).name
         except CatalogueError as exc:
@@ -226,31 +248,49 @@ class Runtime:
         return self.pipelines[key]
 
     async def ocr(self, data: bytes, model_set: str | None, options: OcrOptions) -> Answer:
-        bp = self.resolve(model_set)
-        key = cache_key(image_digest(data), fingerprint(bp.pipeline, options))
+        served = self.resolve(model_set)
         try:
             async with asyncio.timeout(self.settings.request_timeout_s):
-                hit = await self.cache.get(key)
+                key = cache_key(await self._digest(data), fingerprint(served.pipeline, options))
+                hit = await self._cached(key, served.name)
                 if hit is not None:
-                    return Answer(result_codec.loads(hit), cached=True)
-                result, shared = await self._flights.do(
-                    key, lambda: self._compute(bp, data, options, key)
+                    return hit
+                answer, shared = await self._flights.do(
+                    key, lambda: self._compute(served, data, options, key)
                 )
         except TimeoutError as exc:
             raise Timeout(f"no result within {self.settings.request_timeout_s:g} s") from exc
         if shared:
             self.metrics.singleflight_shared.inc()
-        return Answer(result, cached=False)
+        return answer
+
+    async def _digest(self, data: bytes) -> str:
+        if len(data) <= HASH_INLINE_BYTES:
+            return image_digest(data)
+        return await asyncio.get_running_loop().run_in_executor(self._cpu, image_digest, data)
+
+    async def _cached(self, key: str, model_set: str) -> Answer | None:
+        body = await self.cache.get(key)
+        if body is None:
+            return None
+        doc = parse_cached(body)
+        if doc is None:  # overwritten by this request's own result
+            log.warning("cache entry %s… does not decode: recomputing", key[:16])
+            self.metrics.cache_corrupt.inc()
+            return None
+        return Answer(body, doc, model_set, cached=True)
 
     async def _compute(
-        self, bp: BatchedPipeline, data: bytes, options: OcrOptions, key: str
-    ) -> OcrResult:
+        self, served: ServedSet, data: bytes, options: OcrOptions, key: str
+    ) -> Answer:
         loop = asyncio.get_running_loop()
         image = await loop.run_in_executor(self._cpu, decode_image, data, self.limits)
-        result = await bp.run(image, options)
+        result = await served.read(image, options)
         for stage, ms in result.timings_ms.items():
-            self.metrics.stage_latency.labels(stage, bp.name).observe(ms / 1000)
-        task = asyncio.create_task(self.cache.set(key, result_codec.dumps(result)))
+            self.metrics.stage_latency.labels(stage, served.name).observe(ms / 1000)
+        doc = export.export_result(result, options.word_boxes)
+        body = export.encode(doc)
+        task = asyncio.create_task(self.cache.set(key, body))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-        return result
+        return Answer(body, doc, served.name, cached=False)

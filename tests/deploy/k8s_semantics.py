@@ -577,7 +577,7 @@ def prestop_seconds(c: Obj) -> int:
 
 
 # None = the catalogue bundled in the image; no TensorRT engine cache (set by the gpu overlay)
-ALLOWED_UNSET = {"catalogue", "ort_trt_cache_dir"}
+ALLOWED_UNSET = {"catalogue", "ort_trt_cache_dir", "datasets_dir"}  # datasets: `ocr eval` only
 
 
 def check_ocr(objs: list[Obj]) -> list[str]:

@@ -14,11 +14,6 @@ from tests.support.redis_server import RedisServer
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_redis_cache_hit_fail_open_and_recovery() -> None:
     send = {"files": {"file": ("r.png", RECEIPT.read_bytes(), "image/png")}}
     with RedisServer() as redis:

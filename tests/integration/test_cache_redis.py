@@ -23,11 +23,6 @@ RETRY_AFTER_S = 0.3
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def metrics() -> Metrics:
     return Metrics(gpu=False)
 

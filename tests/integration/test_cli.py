@@ -26,7 +26,7 @@ def test_predict_text_and_json() -> None:
     text = ocr("predict", "--threads", "1", "samples/receipt.png").stdout
     assert "GREEN LEAF GROCERY" in text and "Thank you for shopping!" in text
     doc = json.loads(ocr("predict", "--json", "--threads", "1", "samples/receipt.png").stdout)
-    assert doc["model_set"] == "ppocr-v6-small" and doc["width"] == 720
+    assert doc["model_set"] == "ppocr-v6-small" and doc["image"]["width"] == 720
     assert doc["lines"][0]["text"] == "GREEN LEAF GROCERY"
     assert len(doc["lines"][0]["polygon"]) == 4
 

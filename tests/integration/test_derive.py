@@ -14,7 +14,7 @@ from models.registry.catalogue import load_catalogue
 from models.registry.store import ModelStore
 from service.cli.models_cmd import models
 from service.ocr.decode import decode_image
-from service.ocr.loader import load_pipeline
+from service.runtime.loader import load_pipeline
 from service.settings import Settings
 
 pytestmark = pytest.mark.integration

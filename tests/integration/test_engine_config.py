@@ -11,8 +11,8 @@ import pytest
 
 from service.engines.onnxruntime import OnnxEngine
 from service.ocr.decode import decode_image
-from service.ocr.loader import load_pipeline, options_from_settings, ort_options
 from service.ocr.types import OcrResult
+from service.runtime.loader import load_pipeline, ort_options
 from service.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -41,8 +41,8 @@ def test_bucketed_detector_reads_the_same_receipt() -> None:
     image = decode_image(RECEIPT.read_bytes())
     plain = Settings(intra_op_threads=1)
     bucketed = Settings(intra_op_threads=1, det_buckets="320,640,960,1280")
-    a = load_pipeline(plain, "ppocr-v6-small").run(image, options_from_settings(plain))
-    b = load_pipeline(bucketed, "ppocr-v6-small").run(image, options_from_settings(bucketed))
+    a = load_pipeline(plain, "ppocr-v6-small").run(image, plain.ocr_options())
+    b = load_pipeline(bucketed, "ppocr-v6-small").run(image, bucketed.ocr_options())
     assert _lines(a) and _lines(b) == _lines(a)
     # Padding changes what the deeper layers see near the image's right/bottom edge: the boxes
     # move by up to ~3 px here (2.8 px measured on a 35 px line), the text not at all.

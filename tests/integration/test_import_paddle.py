@@ -28,8 +28,8 @@ from models.registry.store import ModelStore, ResolvedSet
 from service.cli.import_paddle_cmd import import_paddle as import_paddle_cmd
 from service.cli.import_paddle_cmd import paddle_loader
 from service.ocr.decode import decode_image
-from service.ocr.loader import load_pipeline, options_from_settings
 from service.ocr.types import Image
+from service.runtime.loader import load_pipeline
 from service.settings import Settings, get_settings
 from tests.integration.render import cjk_font, render_lines
 from tests.support.api import serving
@@ -167,7 +167,7 @@ def test_converted_models_match_the_shipped_onnx(
 def _texts(store: Path, name: str, pages: list[Image]) -> list[list[str]]:
     s = Settings(model_dir=store, intra_op_threads=2)
     pipeline = load_pipeline(s, name)
-    opts = options_from_settings(s)
+    opts = s.ocr_options()
     return [[ln.text for ln in pipeline.run(p, opts).lines] for p in pages]
 
 
@@ -188,11 +188,6 @@ def test_imported_set_reads_like_ppocr_v4_mobile(
     assert "GROCERY" in " ".join(ours[0]) and "Invoice" in ours[1][0]
     text = ocr(store, "predict", "--model", NAME, str(RECEIPT)).stdout
     assert "GROCERY" in text
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.mark.anyio

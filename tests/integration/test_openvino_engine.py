@@ -12,7 +12,7 @@ from models.registry.store import ResolvedSet
 from service.engines.onnxruntime import OnnxEngine, OrtOptions
 from service.engines.openvino import OpenVinoEngine, OpenVinoOptions
 from service.ocr.decode import decode_image
-from service.ocr.loader import load_pipeline, options_from_settings
+from service.runtime.loader import load_pipeline
 from service.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -45,7 +45,7 @@ def test_pipeline_reads_the_receipt_like_onnxruntime() -> None:
         "f32": Settings(engine="openvino", intra_op_threads=1),
         "bf16": Settings(engine="openvino", openvino_precision="bf16", intra_op_threads=1),
     }.items():
-        result = load_pipeline(s, "ppocr-v6-small").run(image, options_from_settings(s))
+        result = load_pipeline(s, "ppocr-v6-small").run(image, s.ocr_options())
         texts[name] = [line.text for line in result.lines]
     assert texts["f32"] == texts["ort"]
     # bf16 may differ in a character (it dropped one space on this receipt when measured):

@@ -22,9 +22,9 @@ from service.ocr import classify, recognize
 from service.ocr.decode import decode_image
 from service.ocr.detect import PPOCR_V4_DET_INPUT, preprocess_image
 from service.ocr.errors import ModelError
-from service.ocr.loader import load_pipeline, options_from_settings
 from service.ocr.pipeline import OcrPipeline
 from service.ocr.types import DetOptions, Image, OcrResult
+from service.runtime.loader import load_pipeline
 from service.settings import Settings
 from tests.integration.render import cjk_font, render_line, render_lines
 
@@ -83,7 +83,7 @@ def _crops() -> list[np.ndarray]:
 
 
 def _cls_inputs() -> list[np.ndarray]:
-    batch, _ = classify.preprocess(_crops())
+    batch = np.stack(classify.preprocess(_crops())[0])
     return [batch[:1], batch, np.concatenate([batch, batch[:, :, ::-1, ::-1]])]
 
 
@@ -191,7 +191,7 @@ def test_pipeline_reads_the_same_text(
 ) -> None:
     onnx, paddle = pipelines
     assert paddle.name == "ppocr-v4-mobile-paddle"
-    opts = options_from_settings(settings)
+    opts = settings.ocr_options()
     start = time.perf_counter()
     for name, image in _pages():
         want, got = onnx.run(image, opts), paddle.run(image, opts)
@@ -209,7 +209,7 @@ def test_pipeline_reads_rendered_lines(
 ) -> None:
     """Single-line reads (the crop path) agree too, and are right."""
     onnx, paddle = pipelines
-    opts = options_from_settings(settings)
+    opts = settings.ocr_options()
     for text, crop in zip(LINES, _crops(), strict=True):
         image = Image(pixels=crop, format="RAW")
         want, got = onnx.read_line(image, opts), paddle.read_line(image, opts)

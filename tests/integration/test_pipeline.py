@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from service.ocr.decode import decode_image
-from service.ocr.loader import load_pipeline, options_from_settings
 from service.ocr.pipeline import OcrPipeline
 from service.ocr.types import OcrOptions
+from service.runtime.loader import load_pipeline
 from service.settings import Settings
 from tests.integration.render import cjk_font, render_lines
 
@@ -45,7 +45,7 @@ def v4(settings: Settings) -> OcrPipeline:
 
 @pytest.fixture(scope="module")
 def opts(settings: Settings) -> OcrOptions:
-    return options_from_settings(settings)
+    return settings.ocr_options()
 
 
 def test_english_lines_read_exactly(v6: OcrPipeline, opts: OcrOptions) -> None:

@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-# as service.engines.torch_engine does, but this module loads torch first: idle OpenMP
+# as service.engines.torch.engine does, but this module loads torch first: idle OpenMP
 # threads sleep instead of spinning (spinning made torch ~5x slower on this shared machine)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -24,11 +24,11 @@ import torch
 from models.registry.catalogue import Task
 from models.registry.store import ResolvedSet
 from service.engines.onnxruntime import OnnxEngine
-from service.engines.torch_engine import TorchEngine, TorchOptions
+from service.engines.torch.engine import TorchEngine, TorchOptions
 from service.ocr.decode import decode_image
-from service.ocr.loader import load_pipeline, options_from_settings
 from service.ocr.pipeline import OcrPipeline
 from service.ocr.types import Image, OcrOptions, OcrResult
+from service.runtime.loader import load_pipeline
 from service.settings import Settings
 from tests.integration.render import cjk_font, render_lines
 
@@ -113,7 +113,7 @@ def v4_pair() -> tuple[OcrPipeline, OcrPipeline]:
 
 @pytest.fixture(scope="module")
 def opts() -> OcrOptions:
-    return options_from_settings(Settings())
+    return Settings().ocr_options()
 
 
 def assert_same_reading(expected: OcrResult, got: OcrResult) -> None:

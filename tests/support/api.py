@@ -1,7 +1,9 @@
-"""An in-process app with the real bundled models, for API tests (httpx ASGI transport).
+"""An in-process app for API tests (httpx ASGI transport).
 
 ``serving(**overrides)`` builds Settings from the overrides (env vars are ignored), starts the
-runtime (loads + warms the models, as the lifespan does) and yields (runtime, client).
+runtime (loads + warms the models, as the lifespan does) and yields (runtime, client): with the
+real bundled models by default, or with ``loader=fake_loader()`` (tests/support/fake_models.py)
+for contract tests that need no model files.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import httpx
 
 from service.api.app import create_app
 from service.metrics import Metrics
-from service.runtime.runtime import Runtime
+from service.runtime.loader import load_pipeline
+from service.runtime.runtime import Loader, Runtime
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,9 +32,11 @@ def settings(**overrides: Any) -> Settings:
 
 
 @asynccontextmanager
-async def serving(**overrides: Any) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient]]:
+async def serving(
+    loader: Loader = load_pipeline, **overrides: Any
+) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient]]:
     s = settings(**overrides)
-    runtime = Runtime(s, Metrics(gpu=False))
+    runtime = Runtime(s, Metrics(gpu=False), loader=loader)
     app = create_app(s, runtime)
     await runtime.start()
     try:

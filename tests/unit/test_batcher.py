@@ -13,17 +13,12 @@ import pytest
 from service.batching.batcher import DynamicBatcher
 from service.batching.policy import BatchPolicy
 from service.metrics import Metrics
-from service.ocr.errors import NotReady
+from service.runtime.errors import NotReady
 
 pytestmark = pytest.mark.anyio
 
 STAGE = "rec"
 LABELS = {"stage": STAGE}
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture

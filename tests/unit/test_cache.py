@@ -25,11 +25,6 @@ DIGEST = hashlib.sha256(b"img").hexdigest()
 FP = "0123456789abcdef" + "ff" * 24
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class FakeClock:
     def __init__(self) -> None:
         self.now = 1000.0

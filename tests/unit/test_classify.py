@@ -12,13 +12,19 @@ import cv2
 import numpy as np
 import pytest
 
-from service.engines.base import Tensor
-from service.ocr.classify import AngleClassifier, AngleResult, preprocess, rotate_upright
+from service.engines.base import EngineBase, Tensor
+from service.ocr.classify import (
+    AngleClassifier,
+    AngleResult,
+    orient,
+    preprocess,
+    rotate_upright,
+)
 from service.ocr.errors import ModelError
 from service.ocr.types import Pixels
 
 
-class FakeClsEngine:
+class FakeClsEngine(EngineBase):
     name = "fake"
 
     def __init__(self, outputs: int = 2) -> None:
@@ -59,7 +65,8 @@ PREPROCESS_CASES = [
 
 @pytest.mark.parametrize("h,w,content", PREPROCESS_CASES)
 def test_preprocess_resizes_and_pads(h: int, w: int, content: int) -> None:
-    batch, owners = preprocess([np.full((h, w, 3), 200, np.uint8)])
+    rows, owners = preprocess([np.full((h, w, 3), 200, np.uint8)])
+    batch = np.stack(rows)  # rows stay separate until the engine step stacks them
     assert batch.shape == (1, 3, 48, 192) and batch.dtype == np.float32 and owners == [0]
     assert np.allclose(batch[0, :, :, :content], (200 / 255 - 0.5) / 0.5)
     assert np.all(batch[0, :, :, content:] == 0.0)
@@ -71,7 +78,7 @@ def test_long_lines_add_unsquashed_windows(w: int, views: int) -> None:
     batch, owners = preprocess([crop, np.full((48, 48, 3), 9, np.uint8)])
     assert owners == [0] * views + [1]
     # the last window ends where the line ends, unsquashed: its right edge is the line's
-    assert np.allclose(batch[views - 1, 0, 0, -1], (crop[0, -1, 0] / 255 - 0.5) / 0.5, atol=0.02)
+    assert np.allclose(batch[views - 1][0, 0, -1], (crop[0, -1, 0] / 255 - 0.5) / 0.5, atol=0.02)
 
 
 def test_a_crop_scores_the_mean_of_its_views() -> None:
@@ -126,7 +133,16 @@ def test_empty_inputs() -> None:
     clf = AngleClassifier(engine)
     assert clf.classify([]) == [] and clf.apply([]) == []
     assert engine.calls == []
-    assert np.all(preprocess([np.zeros((0, 5, 3), np.uint8)])[0] == 0.0)
+    assert np.all(preprocess([np.zeros((0, 5, 3), np.uint8)])[0][0] == 0.0)
+
+
+def test_orient_turns_confident_180s_and_says_so() -> None:
+    upright, sure = line(), turned(line())
+    rows, owners = preprocess([upright, sure])
+    probs = AngleClassifier(FakeClsEngine()).infer(rows)
+    crops, angles = orient([upright, sure], probs, owners, thresh=0.9)
+    assert angles == [0, 180] and crops[0] is upright
+    assert np.array_equal(crops[1], upright)
 
 
 def test_wrong_model_output_is_a_model_error() -> None:

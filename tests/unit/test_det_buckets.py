@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from service.engines.base import EngineBase
 from service.ocr.detect import TextDetector, bucket_shape, pad_to, parse_buckets
 from service.ocr.types import DetOptions
 
 
-class _Recorder:
+class _Recorder(EngineBase):
     name = "recorder"
 
     def __init__(self) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from service.ocr.steps import STAGES
 from service.runtime.batched import Flow
-from service.runtime.stages import STAGES
 
 
 def make() -> tuple[Flow, list[str]]:

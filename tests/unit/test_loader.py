@@ -6,7 +6,7 @@ import pytest
 
 from models.registry.catalogue import FileSpec, InputContract, TaskModel
 from service.ocr.errors import ModelError
-from service.ocr.loader import _check_line_contract, options_from_settings
+from service.runtime.loader import _check_line_contract
 from service.settings import Settings
 
 FILE = FileSpec(name="rec.onnx", sha256="0" * 64)
@@ -30,12 +30,12 @@ def test_other_line_contracts_are_refused_not_misread(contract: InputContract) -
 
 
 def test_options_follow_settings() -> None:
-    opts = options_from_settings(Settings(det_limit_side_len=640, decoder="beam", use_cls=False))
+    opts = Settings(det_limit_side_len=640, decoder="beam", use_cls=False).ocr_options()
     assert opts.det.limit_side_len == 640 and opts.decoder == "beam" and not opts.use_cls
 
 
 def test_a_paddle_set_needs_the_paddle_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
-    import service.ocr.loader as loader
+    import service.runtime.loader as loader
     from models.registry.catalogue import ModelSet
 
     def model_set(fmt: str) -> ModelSet:

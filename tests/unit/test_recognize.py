@@ -17,7 +17,7 @@ import pytest
 from models.codec import Charset, Decoder, greedy_decode
 from models.codec.stitch import join_windows, stitch
 from models.codec.topk import TopK
-from service.engines.base import Tensor
+from service.engines.base import EngineBase, Tensor, TopKArrays
 from service.ocr.errors import ModelError
 from service.ocr.recognize import RecShape, TextRecognizer, preprocess, window_offsets
 from service.ocr.types import Pixels
@@ -30,7 +30,7 @@ WRONG_CLASS = len(SYMBOLS) + 2
 HEIGHT = 48
 
 
-class FakeEngine:
+class FakeEngine(EngineBase):
     name = "fake"
 
     def __init__(self, num_classes: int = len(CHARSET), edge_px: int = 16) -> None:
@@ -296,11 +296,13 @@ def test_warmup_runs_every_bucket_once() -> None:
 class TopKFakeEngine(FakeEngine):
     """Selects the top k itself, as the torch engine does on a GPU; counts the calls."""
 
+    top_k_on_device = True
+
     def __init__(self) -> None:
         super().__init__()
         self.topk_calls = 0
 
-    def run_topk(self, batch: Tensor, k: int) -> tuple[Tensor, np.ndarray, int]:
+    def run_topk(self, batch: Tensor, k: int) -> TopKArrays:
         self.topk_calls += 1
         probs = self.run(batch)
         ids = np.argsort(-probs, axis=2, kind="stable")[:, :, :k]

@@ -12,11 +12,6 @@ from service.runtime.singleflight import SingleFlight
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Work:
     """A computation held until ``release`` is set; counts starts and cancellations."""
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# as service.engines.torch_engine does, but this module loads torch first: idle OpenMP
+# as service.engines.torch.engine does, but this module loads torch first: idle OpenMP
 # threads sleep instead of spinning (spinning made torch ~5x slower on this shared machine)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -25,14 +25,14 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from service.engines.torch_engine import (
+from service.engines.torch.engine import (
     TorchEngine,
     TorchOptions,
     plan_chunks,
     resolve_device,
     resolve_dtype,
 )
-from service.engines.torch_onnx import OnnxModule, UnsupportedOnnxError, load_onnx
+from service.engines.torch.graph import OnnxModule, UnsupportedOnnxError, load_onnx
 from service.ocr.errors import ModelError
 
 RNG = np.random.default_rng(7)
@@ -534,7 +534,7 @@ def test_engine_reports_a_broken_file_as_model_error(tmp_path: Path) -> None:
 
 def test_the_service_import_path_stays_free_of_torch() -> None:
     code = (
-        "import sys, service.ocr.loader, service.runtime.runtime, service.api.app; "
+        "import sys, service.runtime.loader, service.runtime.runtime, service.api.app; "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

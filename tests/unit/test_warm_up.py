@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.engines.base import warm_up
+from service.engines.base import EngineBase, warm_up
 from service.ocr.detect import TextDetector
 from service.ocr.recognize import TextRecognizer
 from tests.unit.test_recognize import CHARSET
 
 
-class Recorder:
+class Recorder(EngineBase):
     name = "recorder"
 
     def __init__(self, sizes: list[int] | None = None) -> None:
@@ -65,6 +65,6 @@ def test_detector_and_recogniser_warm_input_x_batch_buckets() -> None:
     [(1, [1]), (3, [1, 2, 4]), (8, [1, 2, 4, 8]), (100, [1, 2, 4, 8, 16, 32, 64])],
 )
 def test_torch_warm_sizes(max_rows: int, expected: list[int]) -> None:
-    from service.engines.torch_engine import warm_sizes
+    from service.engines.torch.engine import warm_sizes
 
     assert warm_sizes((1, 2, 4, 8, 16, 32, 64), max_rows) == expected

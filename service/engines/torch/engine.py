@@ -1,4 +1,4 @@
-"""PyTorch engine: the ONNX file run by ``torch_onnx.OnnxModule`` on CUDA (the GPU path) or CPU.
+"""PyTorch engine: the ONNX file run by ``graph.OnnxModule`` on CUDA (the GPU path) or CPU.
 
 - Device: ``auto`` -> CUDA when ``torch.cuda.is_available()``, else CPU. ``cuda`` asked for but
   missing falls back to CPU with a warning (the service still serves, slower) rather than failing
@@ -16,7 +16,7 @@
 - cuDNN autotuning (``cudnn.benchmark``) is switched on for CUDA: it tunes once per input shape,
   as the ONNX Runtime CUDA provider's EXHAUSTIVE search does.
 
-Only this module and ``torch_onnx`` (with its ``torch_ops*`` op tables) import torch; the loader
+Only this module and ``graph`` (with its ``ops*`` op tables) import torch; the loader
 imports them when engine=torch.
 """
 
@@ -35,11 +35,10 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
-import numpy.typing as npt
 import torch
 
-from service.engines.base import Tensor
-from service.engines.torch_onnx import OnnxModule, load_onnx
+from service.engines.base import EngineBase, Tensor, TopKArrays
+from service.engines.torch.graph import OnnxModule, load_onnx
 from service.ocr.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -111,8 +110,9 @@ class _Graph:
     static_out: torch.Tensor
 
 
-class TorchEngine:
+class TorchEngine(EngineBase):
     name = "torch"
+    top_k_on_device = True  # run_topk selects on the device: N x T x k to the host
 
     def __init__(self, path: Path, options: TorchOptions | None = None) -> None:
         opts = options or TorchOptions()
@@ -127,7 +127,7 @@ class TorchEngine:
             module = load_onnx(path)
         except Exception as exc:  # onnx/protobuf raise assorted errors; UnsupportedOnnxError
             raise ModelError(f"cannot load ONNX model {path} into torch: {exc}") from exc
-        self.metadata: dict[str, str] = module.metadata
+        self.metadata = module.metadata
         self._module: OnnxModule = module.to(self.device, self.dtype).eval()
         self._options = opts
         on_cuda = self.device.type == "cuda"
@@ -154,7 +154,7 @@ class TorchEngine:
         own cuDNN plan and CUDA graph), one row on the CPU (nothing is compiled per shape)."""
         return warm_sizes(self._options.batch_buckets, max_rows) if self._pad else [1]
 
-    def run_topk(self, batch: Tensor, k: int) -> tuple[Tensor, npt.NDArray[np.int32], int]:
+    def run_topk(self, batch: Tensor, k: int) -> TopKArrays:
         """The k most probable classes of every step of a (N, T, C) output, selected where the
         output lives: on a GPU only N x T x k values cross to the host, not N x T x C (a batch of
         64 rows of 960 px over 18,710 classes is ~575 MB of fp32). Returns (values, indices, C),

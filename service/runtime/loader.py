@@ -1,5 +1,6 @@
-"""Build an OcrPipeline from a catalogue model set: resolve (sha256-verified) files, open one
-engine per task, read each model's input contract and dictionary."""
+"""Model loading: a catalogue model set -> an OcrPipeline. Resolves (sha256-verified) files,
+opens one engine per task, reads each model's input contract and dictionary. Lives outside
+service/ocr so the reading flow stays free of engines and settings."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from service.ocr.detect import DetInputSpec, TextDetector, parse_buckets
 from service.ocr.errors import ModelError
 from service.ocr.pipeline import OcrPipeline
 from service.ocr.recognize import DEFAULT_BUCKETS, TextRecognizer
-from service.ocr.types import DetOptions, OcrOptions
 from service.settings import Settings
 
 
@@ -29,24 +29,6 @@ def missing_runtime(ms: ModelSet) -> str | None:
     if any(m.format == "paddle" for m in ms.models.values()) and not find_spec("paddle"):
         return "paddle"
     return None
-
-
-def options_from_settings(s: Settings) -> OcrOptions:
-    det = DetOptions(
-        limit_side_len=s.det_limit_side_len,
-        limit_type=s.det_limit_type,
-        thresh=s.det_thresh,
-        box_thresh=s.det_box_thresh,
-        unclip_ratio=s.det_unclip_ratio,
-    )
-    return OcrOptions(
-        det=det,
-        use_cls=s.use_cls,
-        cls_thresh=s.cls_thresh,
-        decoder=s.decoder,
-        beam_width=s.beam_width,
-        drop_score=s.drop_score,
-    )
 
 
 def ort_options(s: Settings) -> OrtOptions:
@@ -98,7 +80,7 @@ def make_engine(task: ResolvedTask, s: Settings) -> Engine:
         return OpenVinoEngine(task.path, ov_opts)
     if s.engine == "torch":
         try:
-            from service.engines.torch_engine import TorchEngine, TorchOptions
+            from service.engines.torch.engine import TorchEngine, TorchOptions
         except ImportError as exc:
             raise ModelError(f"engine=torch needs PyTorch and onnx installed ({exc})") from exc
         opts = TorchOptions(
@@ -118,7 +100,7 @@ def load_charset(task: ResolvedTask, engine: Engine) -> Charset:
         raise ModelError("the rec model has no dictionary in the catalogue")
     try:
         if spec.embedded:
-            metadata = getattr(engine, "metadata", {})
+            metadata = dict(engine.metadata)
             return Charset.from_metadata(metadata, use_space=spec.space, key=spec.embedded)
         by_name = {f.name: p for f, p in zip(task.spec.files, task.paths, strict=True)}
         if spec.file not in by_name:
@@ -168,7 +150,7 @@ def load_pipeline(s: Settings, name: str | None = None) -> OcrPipeline:
             buckets=det_buckets(s),
             max_batch=s.det_max_batch,
         ),
-        classifier=AngleClassifier(make_engine(cls, s), shape=cls_shape),
+        classifier=AngleClassifier(make_engine(cls, s), shape=cls_shape, max_batch=s.cls_max_batch),
         recognizer=TextRecognizer(
             rec_engine,
             load_charset(rec, rec_engine),

@@ -1,8 +1,8 @@
 """Tensor-level ONNX ops in torch: elementwise math, casts, shapes, indexing, constants.
 
 These are the ops that move, reshape or combine values without a learned kernel; many of them
-run on the host on shape arithmetic (see ``torch_onnx``). Kept apart from the network-layer ops
-(``torch_ops_nn``) so each family stays readable; ``torch_onnx`` merges the two ``OPS`` tables.
+run on the host on shape arithmetic (see ``graph``). Kept apart from the network-layer ops
+(``ops_nn``) so each family stays readable; ``graph`` merges the two ``OPS`` tables.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from service.engines.torch_ops import (
+from service.engines.torch.ops import (
     Attrs,
     Inputs,
     OpFn,

@@ -2,7 +2,7 @@
 
 These map onto ``torch.nn.functional`` kernels, with the ONNX padding, rounding and coordinate
 rules made explicit (auto_pad, asymmetric pads, Resize's nearest/linear modes) so results match
-ONNX Runtime. Kept apart from the tensor-level ops (``torch_ops_tensor``); ``torch_onnx`` merges
+ONNX Runtime. Kept apart from the tensor-level ops (``ops_tensor``); ``graph`` merges
 the two ``OPS`` tables.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from service.engines.torch_ops import (
+from service.engines.torch.ops import (
     Attrs,
     Inputs,
     OpFn,

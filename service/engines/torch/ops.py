@@ -1,9 +1,9 @@
 """What every ONNX-op implementation in torch shares: its signature, its error, its input helpers.
 
 An op is a function ``(inputs, attributes, opset) -> tensor`` registered under its ONNX name in
-an ``OPS`` table (``torch_ops_tensor`` and ``torch_ops_nn`` each hold one; ``torch_onnx`` merges
+an ``OPS`` table (``ops_tensor`` and ``ops_nn`` each hold one; ``graph`` merges
 them and runs the graph). This module sits below both families so they share one vocabulary
-without importing each other, and so ``torch_onnx`` can tell which inputs are parameters.
+without importing each other, and so ``graph`` can tell which inputs are parameters.
 
 Only the ops of the four bundled models (plus ``Gather``) are implemented, each with its ONNX
 semantics for the opsets 11-18; anything else fails at load time with an error naming the ops.

@@ -15,8 +15,8 @@ How values live:
   ``.to`` touches. So computing a shape never waits on the GPU (which also keeps CUDA graph
   capture legal), and scales are never rounded to fp16.
 
-The op implementations live in ``torch_ops_tensor`` and ``torch_ops_nn`` (their shared contract
-in ``torch_ops``); this module merges their tables into ``OPS`` and rejects, at load time, a graph
+The op implementations live in ``ops_tensor`` and ``ops_nn`` (their shared contract
+in ``ops``); this module merges their tables into ``OPS`` and rejects, at load time, a graph
 that uses an op none of them implements.
 """
 
@@ -30,12 +30,12 @@ import torch
 from onnx import helper, numpy_helper
 from torch import nn
 
-from service.engines import torch_ops_nn, torch_ops_tensor
-from service.engines.torch_ops import PARAM_INPUTS, Attrs, OpFn, UnsupportedOnnxError
+from service.engines.torch import ops_nn, ops_tensor
+from service.engines.torch.ops import PARAM_INPUTS, Attrs, OpFn, UnsupportedOnnxError
 
 __all__ = ["OPS", "OnnxModule", "UnsupportedOnnxError", "load_onnx"]
 
-OPS: dict[str, OpFn] = {**torch_ops_tensor.OPS, **torch_ops_nn.OPS}
+OPS: dict[str, OpFn] = {**ops_tensor.OPS, **ops_nn.OPS}
 
 
 def _to_torch(proto: onnx.TensorProto) -> torch.Tensor:

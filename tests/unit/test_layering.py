@@ -1,0 +1,49 @@
+"""The folder tree's layering holds: `service.ocr` is the pure reading path, and `ocr predict`
+does not pay for the HTTP server. Each check imports in a fresh interpreter with the forbidden
+packages blocked, so a stray import anywhere in the chain fails here."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SERVING = ["fastapi", "starlette", "uvicorn", "redis", "prometheus_client"]
+ENGINES = ["onnxruntime", "openvino", "paddle", "torch", "pydantic_settings"]
+
+BLOCKER = """
+import importlib.abc, pkgutil, sys
+BLOCKED = set({blocked!r})
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"{{name}} imported by the layer under test")
+sys.meta_path.insert(0, Block())
+"""
+
+
+def _import_with_blocked(blocked: list[str], code: str) -> subprocess.CompletedProcess[str]:
+    script = BLOCKER.format(blocked=blocked) + code
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+
+
+def test_the_reading_path_imports_no_server_and_no_engine_runtime() -> None:
+    code = (
+        "import service.ocr\n"
+        "for m in pkgutil.iter_modules(service.ocr.__path__):\n"
+        "    __import__(f'service.ocr.{m.name}')\n"
+    )
+    proc = _import_with_blocked(SERVING + ENGINES, code)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("module", ["service.cli.predict_cmd", "service.cli.eval_cmd"])
+def test_cli_commands_that_read_do_not_import_the_server(module: str) -> None:
+    code = f"import service.cli.main\nimport {module}\n"
+    proc = _import_with_blocked(SERVING, code)
+    assert proc.returncode == 0, proc.stderr[-2000:]
