@@ -135,8 +135,10 @@ def load_dataset(
     *,
     protocol: Protocol | None = None,
     name: str | None = None,
+    split: str | None = None,
 ) -> Dataset:
-    """Load `root/labels.jsonl`; keep records [offset, offset + limit) in file order.
+    """Load `root/labels.jsonl`; keep records [offset, offset + limit) in file order, of one
+    `split` only when given (records carry `"split": "dev"` / `"train"`).
 
     The protocol defaults to the conventions of the dataset named like the folder.
     """
@@ -144,8 +146,12 @@ def load_dataset(
         raise ValueError("limit and offset must be non-negative")
     root = Path(root).resolve()
     records = read_records(root / LABELS_FILE)
+    if split is not None:
+        records = [r for r in records if r.get("split") == split]
+        if not records:
+            raise ValueError(f"{root / LABELS_FILE}: no record of split {split!r}")
     kind = _single_kind(records, root / LABELS_FILE)
-    name = name or root.name
+    name = name or (root.name if split is None else f"{root.name}-{split}")
     chosen = protocol or protocol_for(name)
     if kind == "page" and chosen.has_text and _all_untranscribed(records):
         chosen = dataclasses.replace(chosen, has_text=False)

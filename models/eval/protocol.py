@@ -2,7 +2,8 @@
 
 See `../shared/datasets/README.md` ("How to score"):
 - SROIE: labels are upper-case -> compare case-insensitively; `***` marks unlabelled (Chinese) text.
-- IIIT5K: case-insensitive, alphanumeric characters only.
+- IIIT5K and ICDAR-2015 words: case-insensitive, alphanumeric characters only (the word
+  benchmarks' protocol).
 - plates: exact string match, after removing the separator dot ("·") and spaces that plate
   readers print between the region code and the number (the labels never contain them).
 - FUNSD: as written (mixed case, punctuation kept).
@@ -46,6 +47,7 @@ class Protocol:
 _RULES: tuple[tuple[str, Protocol], ...] = (
     ("sroie", Protocol(case_insensitive=True, ignore_texts=("###", "***"))),
     ("iiit5k", Protocol(case_insensitive=True, alnum_only=True)),
+    ("icdar2015_word", Protocol(case_insensitive=True, alnum_only=True)),
     ("msra_td500", Protocol(has_text=False)),
     ("funsd", Protocol()),
     ("cn_license_plate", Protocol(strip_chars="·• ")),

@@ -34,18 +34,17 @@ def bench(
 ) -> None:
     """Time the whole pipeline per image (decode included) with fixed thread settings."""
     set_thread_env(threads)  # before the runtime creates its thread pools
-    from models.eval.datasets import load_dataset
     from models.eval.report import format_table, score
     from service.cli.common import (
         dataset_predictor,
+        open_dataset,
         open_pipeline,
-        resolve_dataset,
         settings_with,
     )
     from service.cli.errors import CommandFailed
     from service.ocr.errors import OcrError
 
-    ds = load_dataset(resolve_dataset(dataset), limit=limit)
+    ds = open_dataset(dataset, limit=limit)
     s = settings_with(threads)
     rec = BenchRecorder("ours", ds.name, threads)
     with rec.load():

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from models.eval.datasets import Dataset, load_dataset
 from models.registry.errors import RegistryError
 from service.cli.errors import SetupFailed
 from service.ocr.decode import decode_image
@@ -31,6 +32,12 @@ def open_pipeline(s: Settings, model: str | None) -> OcrPipeline:
         return load_pipeline(s, model)
     except (RegistryError, OcrError) as exc:
         raise SetupFailed(str(exc)) from exc
+
+
+def open_dataset(arg: str, limit: int | None = None, offset: int = 0) -> Dataset:
+    """``NAME[:SPLIT]`` or ``PATH[:SPLIT]`` -> the dataset (``icdar2015_word_train:dev``)."""
+    where, _, split = arg.partition(":") if not Path(arg).exists() else (arg, "", "")
+    return load_dataset(resolve_dataset(where), limit=limit, offset=offset, split=split or None)
 
 
 def resolve_dataset(arg: str, root: Path | None = None) -> Path:

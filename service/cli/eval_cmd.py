@@ -8,15 +8,14 @@ from typing import Literal
 
 import click
 
-from models.eval.datasets import load_dataset
 from models.eval.report import Report, format_table, score
 from models.eval.runner import evaluate, load_predictions
 from models.eval.runner import save_predictions as write_records
 from service.cli.common import (
     dataset_predictor,
+    open_dataset,
     open_pipeline,
     reading_files,
-    resolve_dataset,
     settings_with,
 )
 
@@ -27,7 +26,8 @@ from service.cli.common import (
     "datasets",
     multiple=True,
     required=True,
-    help="A folder with labels.jsonl, or a name under ../shared/datasets (repeatable).",
+    help="A folder with labels.jsonl, or a name under OCR_DATASETS_DIR, with an optional "
+    ":SPLIT (icdar2015_word_train:dev). Repeatable.",
 )
 @click.option("--limit", type=int, help="Only the first N samples (after --offset).")
 @click.option("--offset", type=int, default=0, show_default=True)
@@ -70,7 +70,7 @@ def eval_(
     reports: list[Report] = []
     model_set = None
     if predictions:
-        ds = load_dataset(resolve_dataset(datasets[0]), limit=limit, offset=offset)
+        ds = open_dataset(datasets[0], limit=limit, offset=offset)
         reports.append(score(ds, load_predictions(predictions), case_insensitive=case_insensitive))
     else:
         s = settings_with(threads)
@@ -78,7 +78,7 @@ def eval_(
         model_set = {"name": pipeline.name, "versions": pipeline.versions}
         opts = s.ocr_options().updated({"decoder": decoder} if decoder else {})
         for d in datasets:
-            ds = load_dataset(resolve_dataset(d), limit=limit, offset=offset)
+            ds = open_dataset(d, limit=limit, offset=offset)
             predict = dataset_predictor(pipeline, ds.kind, opts, s)
             report, records = evaluate(
                 ds,
