@@ -4,7 +4,9 @@
 
 Reads every `<system>-<dataset>-t<N>.summary.json` and its `.predictions.jsonl` in OUT_DIR,
 scores each predictions file with `models.eval` against the first n_images records of
-`<datasets-dir>/<dataset>/labels.jsonl` (the runners take the first N records in file order),
+`<datasets-dir>/<dataset>/labels.jsonl` (the runners take the first N records in file order; a
+dataset named `<folder>-<split>`, as `--dataset folder:split` runs are named, is the first N
+records of that split),
 and prints markdown: (a) accuracy per dataset at the lowest thread count, (b) speed per dataset
 and thread count with ratios to the baseline, (c) the load average of every run, then the target
 checks as PASS / MISS lines. Everything also goes to OUT_DIR/compare.json (or --json FILE).
@@ -125,16 +127,42 @@ def discover(out_dir: Path, warnings: list[str]) -> list[Run]:
     return runs
 
 
+def dataset_source(
+    name: str, datasets_dir: Path, split: str | None = None
+) -> tuple[Path, str | None] | None:
+    """(folder, split) of a reported dataset name: ``iiit5k_train`` -> (DIR/iiit5k_train, None);
+    ``icdar2015_word_train-dev`` (how ``ocr eval/bench`` and peer_runner.py name
+    ``icdar2015_word_train:dev``) -> (DIR/icdar2015_word_train, "dev"). A split recorded in
+    the run's summary (peer_runner.py writes ``"split"``) wins over the name."""
+    if split:
+        suffix = f"-{split}"
+        folder = name[: -len(suffix)] if name.endswith(suffix) else name
+        root = datasets_dir / folder
+        return (root, split) if (root / "labels.jsonl").is_file() else None
+    root = datasets_dir / name
+    if (root / "labels.jsonl").is_file():
+        return root, None
+    folder, dash, suffix = name.rpartition("-")
+    if dash and folder and (datasets_dir / folder / "labels.jsonl").is_file():
+        return datasets_dir / folder, suffix
+    return None
+
+
 def score_run(run: Run, datasets_dir: Path, limit: int | None = None) -> Report | None:
     """Score a run's predictions on the first `limit` (default: n predictions) dataset records."""
     if run.predictions is None:
         return None
-    root = datasets_dir / run.dataset
-    if not (root / "labels.jsonl").is_file():
-        run.problems.append(f"dataset not found: {root}")
+    source = dataset_source(run.dataset, datasets_dir, run.summary.get("split"))
+    if source is None:
+        run.problems.append(f"dataset not found: {datasets_dir / run.dataset}")
         return None
+    root, split = source
     n = run.n_pred if limit is None else limit
-    dataset = load_dataset(root, limit=n)
+    try:
+        dataset = load_dataset(root, limit=n, split=split)
+    except ValueError as exc:  # e.g. no record of that split
+        run.problems.append(f"dataset {run.dataset}: {exc}")
+        return None
     preds = index_predictions(run.predictions)
     if limit is None:
         expected = {s.image for s in dataset.samples}

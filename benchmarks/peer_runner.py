@@ -5,6 +5,10 @@ Runs INSIDE the peer's own venv (see benchmarks/setup_peers.sh), e.g.
     .peers/rapidocr/bin/python benchmarks/peer_runner.py --system rapidocr \
         --dataset ../shared/datasets/funsd_train --threads 2 --out-dir var/bench
 
+`--dataset` takes what `ocr eval/bench --dataset` take: a folder or a name under
+../shared/datasets, with an optional `:SPLIT` (`icdar2015_word_train:dev` = the records whose
+"split" is "dev", reported as dataset `icdar2015_word_train-dev`, as ours names it).
+
 Per image, latency = encoded file bytes (already read from disk) -> decoded image -> the peer's
 full predict call -> its output converted to our label format. No warm-up: the first image is
 measured too, and cold_start_s is process start -> first result.
@@ -290,22 +294,52 @@ def resolve_dataset(arg: str) -> Path:
     return path.resolve()
 
 
+def parse_dataset_arg(arg: str) -> tuple[str, str | None]:
+    """``NAME[:SPLIT]`` / ``PATH[:SPLIT]`` -> (NAME or PATH, SPLIT or None), as our CLI reads it
+    (service/cli/common.py ``open_dataset``): an existing path is never split."""
+    if Path(arg).exists() or ":" not in arg:
+        return arg, None
+    where, _, split = arg.rpartition(":")
+    return where, (split or None)
+
+
+def load_labels(arg: str, limit: int | None) -> tuple[Path, str, str | None, list[dict[str, Any]]]:
+    """(dataset root, reported name, split, label records) for ``--dataset`` / ``--limit``.
+
+    The selection is models.eval's own (``load_dataset(root, limit, split=...)``: the first
+    `limit` records of the split, in labels.jsonl order), so a peer and ``ocr eval`` / ``ocr
+    bench`` read the same images and name the set alike (``icdar2015_word_train-dev``).
+    """
+    from models.eval.datasets import load_dataset  # stdlib only
+
+    where, split = parse_dataset_arg(arg)
+    root = resolve_dataset(where)
+    try:
+        ds = load_dataset(root, limit=limit, split=split)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from exc
+    return root, ds.name, split, [dict(s.record) for s in ds.samples]
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     bench.set_thread_env(args.threads)  # before any peer import
-    dataset = resolve_dataset(args.dataset)
-    labels = bench.read_jsonl(dataset / "labels.jsonl")[: args.limit]
+    root, name, split, labels = load_labels(args.dataset, args.limit)
+    if not labels:
+        raise SystemExit(f"{args.dataset}: no records selected")
     crops = "lines" not in labels[0]
-    rec = bench.BenchRecorder(args.system, dataset.name, args.threads)
+    rec = bench.BenchRecorder(args.system, name, args.threads)
     with rec.load():
         peer = PEERS[args.system](args.threads, crops)
     rec.config = {
         "task": "recognition only (crop set)" if crops else "full OCR (page set)",
+        "dataset_dir": str(root),
+        "split": split,
         **peer.config,
     }
     predictions: list[dict[str, Any]] = []
     errors = 0
     for label in labels:
-        data = (dataset / label["image"]).read_bytes()
+        data = (root / label["image"]).read_bytes()
         out: dict[str, Any] = {"image": label["image"]}
         with rec.measure():
             try:
@@ -318,9 +352,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 errors += 1
                 out["error"] = f"{type(exc).__name__}: {exc}"
         predictions.append(out)
-    stem = Path(args.out_dir) / f"{args.system}-{dataset.name}-t{args.threads}"
+    stem = Path(args.out_dir) / f"{args.system}-{name}-t{args.threads}"
     bench.write_predictions(f"{stem}.predictions.jsonl", predictions)
-    summary = rec.summary() | {"errors": errors, "finished_at": time.time()}
+    summary = rec.summary() | {"split": split, "errors": errors, "finished_at": time.time()}
     bench.write_summary(f"{stem}.summary.json", summary)
     return summary
 
@@ -329,10 +363,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--system", choices=SYSTEMS, required=True)
     parser.add_argument(
-        "--dataset", required=True, help="dataset dir, or a name under ../shared/datasets"
+        "--dataset",
+        required=True,
+        help="dataset dir, or a name under ../shared/datasets, with an optional :SPLIT "
+        "(icdar2015_word_train:dev)",
     )
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--limit", type=int, default=None, help="first K images only")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="first K images (of the split) only"
+    )
     parser.add_argument("--out-dir", default=str(REPO_ROOT / "var" / "bench"))
     args = parser.parse_args(argv)
     summary = run(args)

@@ -7,7 +7,8 @@
 #   bash benchmarks/run_all.sh [DATASET ...]
 #
 # Environment (all optional):
-#   DATASETS      datasets when none are given as arguments
+#   DATASETS      datasets when none are given as arguments (NAME, PATH, or either with
+#                 :SPLIT, e.g. icdar2015_word_train:dev)
 #                 (default: "sroie_train_dev funsd_train iiit5k_train")
 #   SYSTEMS       default "ours rapidocr paddleocr tesseract"
 #   THREADS       default "1 2"
@@ -71,17 +72,31 @@ log "limits: LIMIT=${LIMIT:-} LIMIT_PAGES=${LIMIT_PAGES:-} LIMIT_CROPS=${LIMIT_C
 log "machine: $(nproc) cpus, $(load_now)"
 
 # Check every dataset up front so a typo fails fast, before an hour of runs.
-declare -A DS_PATH DS_KIND
+# A dataset may carry a :SPLIT (icdar2015_word_train:dev), passed on as PATH:SPLIT; its runs
+# are named <folder>-<split>, as `ocr bench` and peer_runner.py name them.
+declare -A DS_PATH DS_KIND DS_ARG DS_NAME
 for d in "${DATASET_LIST[@]}"; do
-    if [[ -f "$d/labels.jsonl" ]]; then
-        path="$(cd "$d" && pwd)"
-    elif [[ -f "$DATASETS_DIR/$d/labels.jsonl" ]]; then
-        path="$(cd "$DATASETS_DIR/$d" && pwd)"
+    base="$d"
+    split=""
+    if [[ ! -e "$d" && "$d" == *:* ]]; then
+        base="${d%:*}"
+        split="${d##*:}"
+    fi
+    if [[ -f "$base/labels.jsonl" ]]; then
+        path="$(cd "$base" && pwd)"
+    elif [[ -f "$DATASETS_DIR/$base/labels.jsonl" ]]; then
+        path="$(cd "$DATASETS_DIR/$base" && pwd)"
     else
         log "ERROR: dataset $d: no labels.jsonl (as a path or under $DATASETS_DIR)"
         exit 2
     fi
+    if [[ -n "$split" ]] && ! grep -q "\"split\": *\"$split\"" "$path/labels.jsonl"; then
+        log "ERROR: dataset $d: no record of split $split in $path/labels.jsonl"
+        exit 2
+    fi
     DS_PATH[$d]="$path"
+    DS_ARG[$d]="$path${split:+:$split}"
+    DS_NAME[$d]="$(basename "$path")${split:+-$split}"
     DS_KIND[$d]="$(dataset_kind "$path")"
 done
 
@@ -98,8 +113,8 @@ for t in "${THREAD_LIST[@]}"; do
             continue
         fi
         for d in "${DATASET_LIST[@]}"; do
-            path="${DS_PATH[$d]}"
-            name="$(basename "$path")"
+            path="${DS_ARG[$d]}"
+            name="${DS_NAME[$d]}"
             limit="$(limit_for "${DS_KIND[$d]}")"
             limit_args=()
             [[ -n "$limit" ]] && limit_args=(--limit "$limit")
