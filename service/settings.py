@@ -190,6 +190,32 @@ class Settings(BaseSettings):
         100.0, gt=0, description="Redis op time limit; slower = served uncached."
     )
 
+    # hostile input and access (issue 16)
+    keepalive_timeout_s: int = Field(
+        15, ge=1, description="An idle keep-alive connection is closed after this."
+    )
+    header_timeout_s: float = Field(
+        15.0, gt=0, description="A connection must finish a request's headers within this."
+    )
+    body_timeout_s: float = Field(
+        60.0, gt=0, description="Longest wait for the next chunk of a request body (408)."
+    )
+    max_connections: int = Field(
+        512, ge=1, description="Open connections (or requests) before new requests get 503."
+    )
+    max_uploads: int = Field(
+        32, ge=1, description="Request bodies being received at once before 429 (bounds RAM)."
+    )
+    api_keys: str = Field(
+        "",
+        pattern=r"^\s*([0-9a-fA-F]{64}\s*(,\s*[0-9a-fA-F]{64}\s*)*)?$",
+        description="SHA-256 hex digests of the accepted API keys (comma list; `ocr keys`); "
+        "empty = no authentication.",
+    )
+    api_key_rate_per_min: int = Field(
+        0, ge=0, description="Requests per minute per API key, per replica (429); 0 = no quota."
+    )
+
     def ocr_options(self) -> OcrOptions:
         """The reading options every request starts from (requests override them)."""
         return OcrOptions().updated({k: v for k, v in self if k in OPTION_NAMES})

@@ -11,8 +11,11 @@ from fastapi import FastAPI
 
 from service import __version__
 from service.api import errors, health, routes
+from service.api.access import Access
+from service.api.keys import parse_digests
 from service.api.middleware import RequestContext
 from service.api.schemas import BatchJsonRequest, OcrJsonRequest
+from service.api.uploads import UploadGuard
 from service.metrics import Metrics
 from service.runtime.runtime import Runtime
 from service.settings import Settings, get_settings
@@ -56,9 +59,20 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     errors.install(app, runtime.metrics)
     app.include_router(routes.router)
     app.include_router(health.router)
-    app.add_middleware(RequestContext, metrics=runtime.metrics, body_limit=body_limits(settings))
+    _add_middleware(app, settings, runtime.metrics)
     _document_bodies(app)
     return app
+
+
+def _add_middleware(app: FastAPI, s: Settings, metrics: Metrics) -> None:
+    """Outermost first: request id, metrics and body size -> API key and quota -> uploads in
+    flight and body read time (each added one wraps those added before it)."""
+    app.add_middleware(
+        UploadGuard, max_uploads=s.max_uploads, chunk_timeout_s=s.body_timeout_s, metrics=metrics
+    )
+    digests = parse_digests(s.api_keys)
+    app.add_middleware(Access, digests=digests, per_min=s.api_key_rate_per_min, metrics=metrics)
+    app.add_middleware(RequestContext, metrics=metrics, body_limit=body_limits(s))
 
 
 def _document_bodies(app: FastAPI) -> None:

@@ -9,6 +9,7 @@ is logged with its traceback and answered as INTERNAL (api/middleware.py), never
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -33,10 +34,31 @@ class InvalidRequest(OcrError):
     code = "INVALID_REQUEST"
 
 
+class Unauthenticated(OcrError):
+    """No API key sent where OCR_API_KEYS requires one."""
+
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(OcrError):
+    """An API key that is not one of OCR_API_KEYS."""
+
+    code = "FORBIDDEN"
+
+
+class BodyTimeout(OcrError):
+    """The client stopped sending its request body (OCR_BODY_TIMEOUT_S between chunks)."""
+
+    code = "REQUEST_TIMEOUT"
+
+
 STATUS = {
     "INVALID_IMAGE": 422,
     "INVALID_REQUEST": 422,
     "UNKNOWN_MODEL_SET": 422,
+    "UNAUTHENTICATED": 401,
+    "FORBIDDEN": 403,
+    "REQUEST_TIMEOUT": 408,
     "UNSUPPORTED_MEDIA_TYPE": 415,
     "PAYLOAD_TOO_LARGE": 413,
     "IMAGE_TOO_LARGE": 413,
@@ -50,16 +72,37 @@ STATUS = {
     "INTERNAL": 500,
 }
 _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
+# the request body was left unread: the connection cannot carry another request
+_CLOSES = {"PAYLOAD_TOO_LARGE", "REQUEST_TIMEOUT"}
+_HEADERS = {"UNAUTHENTICATED": {"WWW-Authenticate": "Bearer"}}
+
+# what a client never sees: object reprs (<... object at 0x7f...>), tracebacks, and more than
+# MAX_MESSAGE characters (messages may quote what the client sent)
+_REPR = re.compile(r"\s*<[^<>]*\bat 0x[0-9A-Fa-f]+>")
+_TRACEBACK = re.compile(r"\s*Traceback \(most recent call last\).*", re.DOTALL)
+MAX_MESSAGE = 500
+
+
+def public_message(message: str) -> str:
+    """An error message fit for a client: no object reprs, no tracebacks, bounded length."""
+    text = _TRACEBACK.sub("", _REPR.sub("", message)).strip()
+    if len(text) > MAX_MESSAGE:
+        text = text[: MAX_MESSAGE - 1] + "…"
+    return text or "invalid request"
 
 
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
-    return {"error": {"code": code, "message": message, "request_id": request_id.get()}}
+    rid = request_id.get()
+    return {"error": {"code": code, "message": public_message(message), "request_id": rid}}
 
 
 def error_response(code: str, message: str, metrics: Metrics | None = None) -> JSONResponse:
     if metrics is not None:
         metrics.errors.labels(code).inc()
-    return JSONResponse(error_body(code, message), STATUS.get(code, 500))
+    headers = dict(_HEADERS.get(code, {}))
+    if code in _CLOSES:
+        headers["Connection"] = "close"
+    return JSONResponse(error_body(code, message), STATUS.get(code, 500), headers=headers)
 
 
 def ocr_error_response(exc: OcrError, metrics: Metrics | None = None) -> JSONResponse:

@@ -5,7 +5,8 @@ streaming keep working):
   the logging context;
 - body limit: ``Content-Length`` over the limit is refused before reading; a chunked body is
   counted as it streams and cut off at the limit (413 PAYLOAD_TOO_LARGE);
-- metrics: latency by route template and status, requests in flight; one access log line;
+- metrics: latency by route template and status, requests in flight; one access log line (with
+  the API key's id where api/access.py found one);
 - last line of defence: an exception nothing else handled becomes a JSON 500 (INTERNAL).
 """
 
@@ -88,7 +89,11 @@ class RequestContext:
                     scope["path"],
                     code,
                     elapsed * 1000,
-                    extra={"status": status["code"], "duration_ms": round(elapsed * 1000, 2)},
+                    extra={
+                        "status": status["code"],
+                        "duration_ms": round(elapsed * 1000, 2),
+                        "key_id": scope.get("state", {}).get("tenant", "-"),  # never the key
+                    },
                 )
             request_id.reset(token)
 

@@ -9,9 +9,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from service.api.body import read_request
+from service.api.body import Item, only, read_request
 from service.api.disconnect import ClientGone, unless_disconnected
-from service.api.errors import STATUS, error_response
+from service.api.errors import STATUS, error_response, public_message
 from service.api.schemas import (
     BatchItem,
     BatchJsonRequest,
@@ -26,6 +26,7 @@ from service.api.schemas import (
 )
 from service.logs import request_id
 from service.ocr.errors import OcrError
+from service.ocr.types import OcrOptions
 from service.runtime.runtime import Answer, Runtime
 
 router = APIRouter()
@@ -61,12 +62,14 @@ def _body_doc(json_model: type, batch: bool) -> dict[str, Any]:
     }
 
 
+_ACCESS_ERRORS = ("UNAUTHENTICATED", "FORBIDDEN", "OVERLOADED")  # with OCR_API_KEYS
 _OCR_ERRORS = (
+    *_ACCESS_ERRORS,
     "INVALID_IMAGE",
     "INVALID_REQUEST",
     "UNSUPPORTED_MEDIA_TYPE",
+    "REQUEST_TIMEOUT",
     "PAYLOAD_TOO_LARGE",
-    "OVERLOADED",
     "NOT_READY",
     "TIMEOUT",
 )
@@ -75,6 +78,11 @@ _OCR_ERRORS = (
 def _runtime(request: Request) -> Runtime:
     rt: Runtime = request.app.state.runtime
     return rt
+
+
+def _tenant(request: Request) -> str:
+    """The API key's id (api/access.py), or "" where no keys are configured."""
+    return str(request.scope.get("state", {}).get("tenant", ""))
 
 
 @router.post(
@@ -87,10 +95,12 @@ def _runtime(request: Request) -> Runtime:
 async def ocr(request: Request) -> Response:
     rt = _runtime(request)
     images, opts = await read_request(request, batch=False, max_images=1)
+    data = only(images)
     options = opts.to_options(rt.options)
     with rt.admit(1):
+        work = rt.ocr(data, opts.model_set, options, _tenant(request))
         try:
-            answer = await unless_disconnected(request, rt.ocr(images[0], opts.model_set, options))
+            answer = await unless_disconnected(request, work)
         except ClientGone:
             return Response(status_code=CLIENT_CLOSED)
     _count(rt, answer)
@@ -109,9 +119,11 @@ async def ocr_batch(request: Request) -> Response:
     images, opts = await read_request(request, batch=True, max_images=rt.settings.max_batch_images)
     options = opts.to_options(rt.options)
     rt.resolve(opts.model_set)  # an unknown set fails the call, not each item
-    with rt.admit(len(images)):
+    tenant = _tenant(request)
+    with rt.admit(sum(isinstance(i, bytes) for i in images)):
         work = asyncio.gather(
-            *(rt.ocr(data, opts.model_set, options) for data in images), return_exceptions=True
+            *(_ocr_item(rt, i, opts.model_set, options, tenant) for i in images),
+            return_exceptions=True,
         )
         try:
             answers = await unless_disconnected(request, work)
@@ -124,18 +136,31 @@ async def ocr_batch(request: Request) -> Response:
     return Response(body, media_type="application/json")
 
 
+async def _ocr_item(
+    rt: Runtime, item: Item, model_set: str | None, options: OcrOptions, tenant: str
+) -> Answer:
+    if isinstance(item, OcrError):  # unreadable: fails alone
+        raise item
+    return await rt.ocr(item, model_set, options, tenant)
+
+
 def _batch_item(rt: Runtime, index: int, a: Answer | BaseException, rid: str) -> bytes:
     if isinstance(a, Answer):
         _count(rt, a)
         return b'{"index":%d,"result":%s,"error":null}' % (index, a.response(rid))
     if isinstance(a, OcrError):
         rt.metrics.errors.labels(a.code).inc()
-        error = ErrorDetail(code=a.code, message=a.message, request_id=rid)
+        error = ErrorDetail(code=a.code, message=public_message(a.message), request_id=rid)
         return BatchItem(index=index, error=error).model_dump_json().encode()
     raise a
 
 
-@router.get("/v1/models", response_model=ModelsResponse, summary="Model sets and versions")
+@router.get(
+    "/v1/models",
+    response_model=ModelsResponse,
+    responses=_errors(*_ACCESS_ERRORS),
+    summary="Model sets and versions",
+)
 async def models(request: Request) -> ModelsResponse:
     rt = _runtime(request)
     sets = []

@@ -1,4 +1,4 @@
-"""`ocr` command group: serve, predict, eval, bench, models, config.
+"""`ocr` command group: serve, predict, eval, bench, models, keys, config.
 
 Sub-commands are imported only when run (``LazyGroup``): ``ocr predict`` never imports uvicorn,
 FastAPI or Redis."""
@@ -19,6 +19,7 @@ COMMANDS: Lazy = {
     "eval": ("service.cli.eval_cmd", "eval_", None),
     "bench": ("service.cli.bench_cmd", "bench", None),
     "models": ("service.cli.models_cmd", "models", None),
+    "keys": ("service.cli.keys_cmd", "keys", None),
 }
 
 

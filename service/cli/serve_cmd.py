@@ -17,11 +17,13 @@ import click
 import uvicorn
 
 from service.api.app import create_app
+from service.api.connections import with_header_timeout
 from service.logs import configure
 from service.runtime.runtime import Runtime
 from service.settings import get_settings
 
 log = logging.getLogger(__name__)
+MAX_HEADER_BYTES = 16 * 1024  # a request's line and headers; more is a 400
 
 
 class DrainingServer(uvicorn.Server):
@@ -63,5 +65,10 @@ def serve(host: str | None, port: int | None) -> None:
         access_log=False,
         timeout_graceful_shutdown=int(s.drain_timeout_s) or None,
         lifespan="on",
+        # slow or idle clients (issue 16); request bodies: api/uploads.py
+        http=with_header_timeout(s.header_timeout_s),
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        timeout_keep_alive=s.keepalive_timeout_s,
+        limit_concurrency=s.max_connections,
     )
     DrainingServer(config, app.state.runtime, s.shutdown_delay_s).run()

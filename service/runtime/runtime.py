@@ -89,15 +89,18 @@ def policies(s: Settings) -> StagePolicies:
     )
 
 
-def fingerprint(pipeline: OcrPipeline, options: OcrOptions) -> str:
-    """Everything that changes a result: service version, model set + file digests, options."""
-    doc = {
+def fingerprint(pipeline: OcrPipeline, options: OcrOptions, tenant: str = "") -> str:
+    """Everything that changes a result: service version, model set + file digests, options;
+    and the API key's id, so that one client's results are never another's cache hits."""
+    doc: dict[str, Any] = {
         "service": __version__,
         "schema": export.SCHEMA,
         "model_set": pipeline.name,
         "versions": pipeline.versions,
         "options": dataclasses.asdict(options),
     }
+    if tenant:
+        doc["tenant"] = tenant
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
@@ -247,11 +250,15 @@ class Runtime:
             raise UnknownModelSet(f"model set {key!r} is not served here; served: {served}")
         return self.pipelines[key]
 
-    async def ocr(self, data: bytes, model_set: str | None, options: OcrOptions) -> Answer:
+    async def ocr(
+        self, data: bytes, model_set: str | None, options: OcrOptions, tenant: str = ""
+    ) -> Answer:
+        """``tenant`` (the API key's id) partitions the cache and the single flight."""
         served = self.resolve(model_set)
+        fp = fingerprint(served.pipeline, options, tenant)
         try:
             async with asyncio.timeout(self.settings.request_timeout_s):
-                key = cache_key(await self._digest(data), fingerprint(served.pipeline, options))
+                key = cache_key(await self._digest(data), fp)
                 hit = await self._cached(key, served.name)
                 if hit is not None:
                     return hit

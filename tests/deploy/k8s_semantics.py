@@ -8,6 +8,7 @@ Every function takes the rendered objects of one kustomization and returns a lis
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 from collections.abc import Iterator
@@ -424,7 +425,7 @@ def check_network_policies(objs: list[Obj]) -> list[str]:
         for rule in spec.get("ingress") or []:
             for peer in rule.get("from") or []:
                 if (
-                    "podSelector" in peer
+                    peer.get("podSelector")  # {}: every pod of the namespace
                     and "namespaceSelector" not in peer
                     and not selected(objs, peer["podSelector"], ns_of(n))
                 ):
@@ -528,11 +529,19 @@ def ocr_containers(objs: list[Obj]) -> Iterator[tuple[Obj, Obj, Obj]]:
 
 def effective_env(objs: list[Obj], w: Obj, c: Obj) -> dict[str, str]:
     """The container's environment as the kubelet builds it: envFrom first, then env (wins).
-    Downward-API CPU values are computed; Secret values become a placeholder."""
+    Downward-API CPU values are computed; values of rendered Secrets are decoded, those of
+    Secrets made out of band (managed Redis) become a placeholder."""
     config_maps = {
         o["metadata"]["name"]: o.get("data") or {}
         for o in objs
         if o["kind"] == "ConfigMap" and ns_of(o) == ns_of(w)
+    }
+    secrets = {
+        o["metadata"]["name"]: {
+            k: base64.b64decode(v).decode() for k, v in (o.get("data") or {}).items()
+        }
+        for o in objs
+        if o["kind"] == "Secret" and ns_of(o) == ns_of(w)
     }
     env: dict[str, str] = {}
     for ef in c.get("envFrom") or []:
@@ -545,11 +554,21 @@ def effective_env(objs: list[Obj], w: Obj, c: Obj) -> dict[str, str]:
         elif "resourceFieldRef" in vf:
             env[e["name"]] = str(resource_field(vf["resourceFieldRef"], c))
         elif "secretKeyRef" in vf:
-            env[e["name"]] = "redis://from-secret.invalid:6379/0"
+            ref = vf["secretKeyRef"]
+            placeholder = "redis://from-secret.invalid:6379/0"
+            env[e["name"]] = secrets.get(ref["name"], {}).get(ref["key"], placeholder)
         elif "configMapKeyRef" in vf:
             ref = vf["configMapKeyRef"]
             env[e["name"]] = config_maps.get(ref["name"], {}).get(ref["key"], "")
     return env
+
+
+def from_secret(c: Obj, name: str) -> bool:
+    """The container's env takes ``name`` from a Secret (env wins over any envFrom)."""
+    return any(
+        e["name"] == name and "secretKeyRef" in (e.get("valueFrom") or {})
+        for e in c.get("env") or []
+    )
 
 
 def resource_field(ref: Obj, c: Obj) -> int:
@@ -599,6 +618,8 @@ def check_ocr(objs: list[Obj]) -> list[str]:
         except ValueError as exc:
             errs.append(f"{where}: {exc}")
             continue
+        if not from_secret(c, "OCR_API_KEYS"):
+            errs.append(f"{where}: OCR_API_KEYS must come from a Secret (env secretKeyRef)")
         ocr = {k[4:].lower(): v for k, v in env.items() if k.startswith("OCR_")}
         errs += [
             f"{where}: OCR_{k.upper()} is not a setting of service/settings.py"

@@ -336,6 +336,20 @@ BREAKAGES = [
         _set("spec.ingress.0.ports.0.port", "db"),
         "named port",
     ),
+    (
+        "overlays/canary",
+        "Deployment",
+        "ocr-canary",
+        _set(f"{C0}.env.2", {"name": "OCR_API_KEYS", "value": ""}),
+        "must come from a Secret",
+    ),
+    (
+        "overlays/cpu",
+        "NetworkPolicy",
+        "ocr",
+        _set("spec.podSelector", {"matchLabels": {"app": "nope"}}),
+        "matches no pod template",
+    ),
 ]
 
 
@@ -415,6 +429,21 @@ def test_managed_redis_takes_the_url_from_a_secret_and_drops_the_embedded_one() 
     assert not [o for o in objs if "redis" in o["metadata"]["name"]]
     env = {e["name"]: e for e in container(objs, "ocr")["env"]}
     assert env["OCR_REDIS_URL"]["valueFrom"]["secretKeyRef"] == {"name": "ocr-redis", "key": "url"}
+
+
+@pytest.mark.parametrize("root", DEPLOYABLE)
+def test_every_server_pod_is_behind_the_network_policy_with_keys_from_a_secret(root: str) -> None:
+    objs = render(root)
+    policy = find(objs, "NetworkPolicy", "ocr")
+    spec = policy["spec"]
+    guarded = k8s_semantics.selected(objs, spec["podSelector"], k8s_semantics.ns_of(policy))
+    servers = list(k8s_semantics.ocr_containers(objs))
+    assert servers and {w["metadata"]["name"] for w, _, _ in servers} <= {
+        w["metadata"]["name"] for w, _ in guarded
+    }
+    assert spec["policyTypes"] == ["Ingress"]
+    assert [r["ports"] for r in spec["ingress"]] == [[{"port": "http", "protocol": "TCP"}]]
+    assert all(k8s_semantics.from_secret(c, "OCR_API_KEYS") for _, _, c in servers)
 
 
 def test_hpa_pods_metrics_are_served_by_the_adapter_rules() -> None:

@@ -423,7 +423,7 @@ def _query_value(v: Any) -> str:
 def test_random_option_values(
     client: httpx.Client, opts: dict[str, Any], route: str, channel: str, raw_string: str
 ) -> None:
-    # Not an image: valid options end at INVALID_IMAGE (or UNKNOWN_MODEL_SET), never inference.
+    # Not an image (text: 415 UNSUPPORTED_MEDIA_TYPE) or UNKNOWN_MODEL_SET: never inference.
     image = b"not an image"
     batch = route.endswith("batch")
     field = "files" if batch else "file"

@@ -52,3 +52,14 @@ async def serving(
 def metric(runtime: Runtime, name: str, **labels: str) -> float:
     value = runtime.metrics.registry.get_sample_value(name, labels)
     return 0.0 if value is None else value
+
+
+def assert_error(resp: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """``resp`` is an error of the documented shape with this status and code; its detail."""
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    assert body["error"]["request_id"] == resp.headers["x-request-id"]
+    return body["error"]  # type: ignore[no-any-return]

@@ -18,7 +18,7 @@ from service.api.app import create_app
 from service.api.schemas import BatchResponse, OcrResponse
 from service.metrics import Metrics
 from service.runtime.runtime import Runtime
-from tests.support.api import RECEIPT, metric, serving, settings
+from tests.support.api import RECEIPT, assert_error, metric, serving, settings
 from tests.support.fake_models import WORD, fake_loader
 
 pytestmark = pytest.mark.anyio
@@ -40,17 +40,10 @@ ERROR_CODES = {
     "TIMEOUT",
     "NOT_FOUND",
     "METHOD_NOT_ALLOWED",
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "REQUEST_TIMEOUT",
 }
-
-
-def assert_error(resp, status: int, code: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
-    assert resp.status_code == status, resp.text
-    body = resp.json()
-    assert set(body) == {"error"}
-    assert body["error"]["code"] == code
-    assert body["error"]["message"]
-    assert body["error"]["request_id"] == resp.headers["x-request-id"]
-    return body["error"]  # type: ignore[no-any-return]
 
 
 async def test_a_result_matches_the_documented_schema() -> None:
@@ -158,7 +151,7 @@ def _bomb_png() -> bytes:
     ("kwargs", "status", "code"),
     [
         (
-            {"content": b"garbage bytes", "headers": {"content-type": "image/png"}},
+            {"content": b"\x00\x9fgarbage\xff", "headers": {"content-type": "image/png"}},
             422,
             "INVALID_IMAGE",
         ),
