@@ -56,6 +56,11 @@ class RecShape:
     overlap: int = 144  # px shared by consecutive windows of a long line (3 line heights)
     step_px: int = 8  # input px per output time step (PP-OCR rec: 8); window offsets align to it
     pad_value: float = 0.0  # in normalised units: 0.0 is PP-OCR's padding
+    # output steps kept past a row's content: CTC peaks of SVTR-style models can land a step
+    # or two after the last glyph's columns, and cutting them dropped last characters
+    step_margin: int = 2
+    turn_ratio: float = 1.0  # h > this x w: also read it turned 90 and 270 degrees...
+    turn_margin: float = 0.3  # ...and a turned reading wins only when this much surer
 
     def __post_init__(self) -> None:
         if not self.buckets or list(self.buckets) != sorted(set(self.buckets)):
@@ -72,7 +77,7 @@ class RecShape:
 
 @dataclass(frozen=True)
 class RecRow:
-    """One model input row: a whole crop, or one window of a long line."""
+    """One model input row: a whole crop, or one window of a long line, in one of its views."""
 
     crop: int  # index of the crop in the request
     part: int  # window number within the crop (0 for a line that fits one bucket)
@@ -80,10 +85,36 @@ class RecRow:
     width: int  # content px (<= bucket); the rest is padding
     bucket: int
     tensor: Tensor  # (3, height, bucket) float32
+    view: int = 0  # which reading of the crop: 0 as given, else one of TURNS
 
-    def steps(self, total_steps: int) -> int:
-        """Output time steps covering this row's content (those past it only see padding)."""
-        return min(total_steps, math.ceil(self.width * total_steps / self.bucket))
+    def steps(self, total_steps: int, margin: int = 0) -> int:
+        """Output time steps covering this row's content, plus ``margin`` past it."""
+        return min(total_steps, math.ceil(self.width * total_steps / self.bucket) + margin)
+
+
+TURNS = {1: cv2.ROTATE_90_CLOCKWISE, 2: cv2.ROTATE_90_COUNTERCLOCKWISE}  # view -> rotation
+
+
+def views(crop: Pixels, shape: RecShape) -> list[tuple[int, Pixels]]:
+    """The readings a crop gets: as given and, for a crop taller than wide (vertical text, a
+    word cut out standing up), also turned 90 and 270 degrees."""
+    h, w = crop.shape[:2]
+    if h <= shape.turn_ratio * w:
+        return [(0, crop)]
+    turned = [(v, np.asarray(cv2.rotate(crop, r), dtype=np.uint8)) for v, r in TURNS.items()]
+    return [(0, crop), *turned]
+
+
+def choose(readings: dict[int, Recognition], turn_margin: float) -> Recognition:
+    """The reading as given, unless it is empty or a turned one is ``turn_margin`` surer: on
+    the dev crop sets an upright single character ("1", "a") often reads as something turned
+    with fair confidence, while a standing word reads as junk upright."""
+    upright = readings.get(0, Recognition("", 0.0))
+    turned = [r for view, r in readings.items() if view and r.text.strip()]
+    best = max(turned, key=lambda r: r.score, default=None)
+    if best is not None and (not upright.text.strip() or best.score > upright.score + turn_margin):
+        return best
+    return upright
 
 
 def to_bgr(crop: Pixels) -> Pixels:
@@ -130,19 +161,25 @@ def window_offsets(width: int, window: int, overlap: int) -> list[int]:
 
 
 def preprocess(crops: Sequence[Pixels], shape: RecShape = RecShape()) -> list[RecRow]:
-    """Crops -> model rows. Pure; a crop with no pixels yields no row (read as "")."""
+    """Crops -> model rows (every view of every crop). Pure; a crop with no pixels yields no
+    row (read as "")."""
     rows: list[RecRow] = []
-    widest = shape.buckets[-1]
     for i, crop in enumerate(crops):
-        if crop.size == 0:
-            continue
-        line = normalize(resize_to_height(crop, shape.height, shape.min_width, None))
-        width = line.shape[2]
-        for part, off in enumerate(window_offsets(width, widest, shape.overlap)):
-            w = min(widest, width - off)
-            bucket = shape.bucket_for(w)
-            window = pad_right(line[:, :, off : off + w], bucket, shape.pad_value)
-            rows.append(RecRow(i, part, off, w, bucket, window))
+        for view, pixels in views(crop, shape) if crop.size else []:
+            rows += _line_rows(i, view, pixels, shape)
+    return rows
+
+
+def _line_rows(crop: int, view: int, pixels: Pixels, shape: RecShape) -> list[RecRow]:
+    """One reading of a crop: resized to the model height, cut into windows if too wide."""
+    line = normalize(resize_to_height(pixels, shape.height, shape.min_width, None))
+    width, widest = line.shape[2], shape.buckets[-1]
+    rows = []
+    for part, off in enumerate(window_offsets(width, widest, shape.overlap)):
+        w = min(widest, width - off)
+        bucket = shape.bucket_for(w)
+        window = pad_right(line[:, :, off : off + w], bucket, shape.pad_value)
+        rows.append(RecRow(crop, part, off, w, bucket, window, view))
     return rows
 
 
@@ -162,11 +199,13 @@ def infer_rows(
     step_px: int = 8,
     k: int = DEFAULT_K,
     max_batch_px: int | None = None,
+    margin: int = 0,
 ) -> list[TopK]:
     """Run rows bucket by bucket (sorted by width) in batches of at most ``max_batch``.
 
     Returns, per row and in row order, the top ``k`` classes of its content's time steps only
-    (``RecRow.steps``); the engine's full (N, T, C) output is dropped after each batch.
+    (``RecRow.steps``, plus ``margin`` steps); the engine's full (N, T, C) output is dropped
+    after each batch.
     """
     by_bucket: dict[int, list[int]] = defaultdict(list)
     for idx in sorted(range(len(rows)), key=lambda j: (rows[j].bucket, rows[j].width)):
@@ -177,28 +216,28 @@ def infer_rows(
         for start in range(0, len(members), size):
             chunk = members[start : start + size]
             batch = np.stack([rows[j].tensor for j in chunk])
-            tables = _top_classes(engine, batch, [rows[j] for j in chunk], k, step_px)
+            tables = _top_classes(engine, batch, [rows[j] for j in chunk], k, step_px, margin)
             out.update(zip(chunk, tables, strict=True))
     return [out[j] for j in range(len(rows))]
 
 
 def _top_classes(
-    engine: Engine, batch: Tensor, rows: Sequence[RecRow], k: int, step_px: int
+    engine: Engine, batch: Tensor, rows: Sequence[RecRow], k: int, step_px: int, margin: int
 ) -> list[TopK]:
     """One engine call -> each row's top-k table over its content's steps. An engine with its
     own top-k (the torch engine selects on the GPU, so only N x T x k values reach the host)
     gives the exact top k; otherwise ``TopK.from_probs`` reduces the full output here."""
     if engine.top_k_on_device:
         values, ids, classes = engine.run_topk(batch, k)
-        steps = _steps(values.shape, batch, rows, step_px)
+        steps = _steps(values.shape, batch, rows, step_px, margin)
         return [TopK(ids[n, :s], values[n, :s], classes) for n, s in enumerate(steps)]
     probs = engine.run(batch)
-    steps = _steps(probs.shape, batch, rows, step_px)
+    steps = _steps(probs.shape, batch, rows, step_px, margin)
     return [TopK.from_probs(probs[n, :s], k) for n, s in enumerate(steps)]
 
 
 def _steps(
-    shape: tuple[int, ...], batch: Tensor, rows: Sequence[RecRow], step_px: int
+    shape: tuple[int, ...], batch: Tensor, rows: Sequence[RecRow], step_px: int, margin: int
 ) -> list[int]:
     """Check the output shape against the input; each row's count of content steps."""
     if len(shape) != 3 or shape[0] != len(rows) or shape[1] * step_px != batch.shape[3]:
@@ -206,7 +245,7 @@ def _steps(
             f"recogniser output {shape} for input width {batch.shape[3]}; "
             f"expected (N, width / {step_px}, classes)"
         )
-    return [row.steps(shape[1]) for row in rows]
+    return [row.steps(shape[1], margin) for row in rows]
 
 
 def postprocess(
@@ -217,26 +256,33 @@ def postprocess(
     decoder: Decoder,
     step_px: int = 8,
     words: bool = False,
+    turn_margin: float = 0.3,
 ) -> list[Recognition]:
-    """Per-row outputs -> one Recognition per crop, in crop order. Pure. With ``words``, each
-    Recognition also says where its words are (``models.codec.words``)."""
-    windows: list[list[tuple[int, TopK]]] = [[] for _ in range(n_crops)]
-    line_px = [0] * n_crops  # the resized line's width
-    for row, out in sorted(zip(rows, outputs, strict=True), key=lambda ro: ro[0].crop):
-        windows[row.crop].append((row.offset // step_px, out))
-        line_px[row.crop] = max(line_px[row.crop], row.offset + row.width)
-    results = []
-    for parts, width in zip(windows, line_px, strict=True):
-        if not parts:
-            results.append(Recognition("", 0.0))
-            continue
-        parts.sort(key=lambda p: p[0])
-        table, ids = join_windows([t for _, t in parts], [o for o, _ in parts]).dense()
-        subset = charset.subset(ids.tolist())
-        text, score = decoder.decode(table, subset)
-        located = _locate_words(table, subset, width / step_px) if words else ()
-        results.append(Recognition(text, score, located))
-    return results
+    """Per-row outputs -> one Recognition per crop, in crop order. Pure. A crop read in several
+    views keeps one reading (``choose``). With ``words``, a reading of the crop as given also
+    says where its words are (``models.codec.words``)."""
+    windows: dict[tuple[int, int], list[tuple[int, TopK]]] = defaultdict(list)
+    line_px: dict[tuple[int, int], int] = defaultdict(int)  # the resized line's width
+    for row, out in zip(rows, outputs, strict=True):
+        windows[row.crop, row.view].append((row.offset // step_px, out))
+        line_px[row.crop, row.view] = max(line_px[row.crop, row.view], row.offset + row.width)
+    readings: list[dict[int, Recognition]] = [{} for _ in range(n_crops)]
+    for (crop, view), parts in sorted(windows.items()):
+        located = words and view == 0
+        steps = line_px[crop, view] / step_px
+        readings[crop][view] = _decode(parts, steps, charset, decoder, located)
+    return [choose(r, turn_margin) for r in readings]
+
+
+def _decode(
+    parts: list[tuple[int, TopK]], steps: float, charset: Charset, decoder: Decoder, words: bool
+) -> Recognition:
+    """One reading: its windows spliced where their overlaps agree, decoded once."""
+    parts.sort(key=lambda p: p[0])
+    table, ids = join_windows([t for _, t in parts], [o for o, _ in parts]).dense()
+    subset = charset.subset(ids.tolist())
+    text, score = decoder.decode(table, subset)
+    return Recognition(text, score, _locate_words(table, subset, steps) if words else ())
 
 
 def _locate_words(
@@ -255,15 +301,13 @@ class TextRecognizer:
         self,
         engine: Engine,
         charset: Charset,
-        height: int = 48,
-        buckets: tuple[int, ...] = DEFAULT_BUCKETS,
+        shape: RecShape = RecShape(),
         max_batch: int = 16,
-        overlap: int = 144,
         max_batch_px: int | None = None,
     ) -> None:
         self.engine = engine
         self.charset = charset
-        self.shape = RecShape(height=height, buckets=buckets, overlap=overlap)
+        self.shape = shape
         self.max_batch = max_batch
         self.max_batch_px = max_batch_px
 
@@ -273,8 +317,14 @@ class TextRecognizer:
     def infer(self, rows: Sequence[RecRow]) -> list[TopK]:
         """The engine step: a batcher's worker calls it with rows of one bucket, the CLI with
         all of a request's rows."""
+        shape = self.shape
         outputs = infer_rows(
-            self.engine, rows, self.max_batch, self.shape.step_px, max_batch_px=self.max_batch_px
+            self.engine,
+            rows,
+            self.max_batch,
+            shape.step_px,
+            max_batch_px=self.max_batch_px,
+            margin=shape.step_margin,
         )
         if outputs:
             try:
@@ -291,8 +341,8 @@ class TextRecognizer:
         decoder: Decoder,
         words: bool = False,
     ) -> list[Recognition]:
-        step = self.shape.step_px
-        return postprocess(rows, outputs, n_crops, self.charset, decoder, step, words)
+        step, margin = self.shape.step_px, self.shape.turn_margin
+        return postprocess(rows, outputs, n_crops, self.charset, decoder, step, words, margin)
 
     def recognize(
         self, crops: Sequence[Pixels], decoder: Decoder = GREEDY, words: bool = False

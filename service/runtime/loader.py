@@ -15,7 +15,7 @@ from service.ocr.classify import AngleClassifier
 from service.ocr.detect import DetInputSpec, TextDetector, parse_buckets
 from service.ocr.errors import ModelError
 from service.ocr.pipeline import OcrPipeline
-from service.ocr.recognize import DEFAULT_BUCKETS, TextRecognizer
+from service.ocr.recognize import DEFAULT_BUCKETS, RecShape, TextRecognizer
 from service.settings import Settings
 
 
@@ -154,8 +154,10 @@ def load_pipeline(s: Settings, name: str | None = None) -> OcrPipeline:
         recognizer=TextRecognizer(
             rec_engine,
             load_charset(rec, rec_engine),
-            height=rec.spec.input.height or 48,
-            buckets=rec.spec.input.buckets or DEFAULT_BUCKETS,
+            RecShape(
+                height=rec.spec.input.height or 48,
+                buckets=rec.spec.input.buckets or DEFAULT_BUCKETS,
+            ),
             max_batch=s.rec_batch_size,
             max_batch_px=s.rec_batch_width,
         ),

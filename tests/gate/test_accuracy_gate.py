@@ -28,7 +28,8 @@ SLICES: list[dict[str, Any]] = yaml.safe_load((HERE / "thresholds.yaml").read_te
 def _eval(slice_: dict[str, Any], out: Path) -> dict[str, float]:
     cmd = [
         str(Path(sys.executable).parent / "ocr"), "eval", "--no-progress",
-        "--dataset", str(DATASETS / slice_["dataset"]), "--limit", str(slice_["limit"]),
+        "--dataset", str(DATASETS / slice_["dataset"]) + _split(slice_),
+        "--limit", str(slice_["limit"]),
         "--model", slice_["model"], "--out", str(out),
     ]  # fmt: skip
     env = {**os.environ, "OCR_INTRA_OP_THREADS": os.environ.get("OCR_INTRA_OP_THREADS", "0")}
@@ -40,7 +41,11 @@ def _eval(slice_: dict[str, Any], out: Path) -> dict[str, float]:
     return report["metrics"]
 
 
-@pytest.mark.parametrize("slice_", SLICES, ids=[s["dataset"] for s in SLICES])
+def _split(slice_: dict[str, Any]) -> str:
+    return f":{slice_['split']}" if "split" in slice_ else ""
+
+
+@pytest.mark.parametrize("slice_", SLICES, ids=[s["dataset"] + _split(s) for s in SLICES])
 def test_accuracy_does_not_regress(slice_: dict[str, Any], tmp_path: Path) -> None:
     if not (DATASETS / slice_["dataset"] / "labels.jsonl").is_file():
         if os.environ.get("CI"):  # CI always has ../shared beside the checkout

@@ -14,7 +14,7 @@ from models.codec import Charset, Decoder
 from models.eval.text import edit_distance
 from service.engines.onnxruntime import OnnxEngine, OrtOptions
 from service.ocr.classify import AngleClassifier
-from service.ocr.recognize import DEFAULT_BUCKETS, MIN_320_BUCKETS, TextRecognizer
+from service.ocr.recognize import DEFAULT_BUCKETS, MIN_320_BUCKETS, RecShape, TextRecognizer
 from service.ocr.types import Pixels
 
 pytestmark = pytest.mark.integration
@@ -51,7 +51,7 @@ def _engine(path: Path) -> OnnxEngine:
 def _recognizer(files: dict[str, Path], buckets: tuple[int, ...]) -> TextRecognizer:
     engine = _engine(files["rec"])
     charset = Charset.from_metadata(engine.metadata)
-    return TextRecognizer(engine, charset, buckets=buckets, max_batch=32)
+    return TextRecognizer(engine, charset, RecShape(buckets=buckets), max_batch=32)
 
 
 @pytest.fixture(scope="module")

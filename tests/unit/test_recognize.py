@@ -19,8 +19,15 @@ from models.codec.stitch import join_windows, stitch
 from models.codec.topk import TopK
 from service.engines.base import EngineBase, Tensor, TopKArrays
 from service.ocr.errors import ModelError
-from service.ocr.recognize import RecShape, TextRecognizer, preprocess, window_offsets
-from service.ocr.types import Pixels
+from service.ocr.recognize import (
+    RecShape,
+    TextRecognizer,
+    choose,
+    preprocess,
+    views,
+    window_offsets,
+)
+from service.ocr.types import Pixels, Recognition
 
 SYMBOLS = "abcdefghijklmnopqrst"  # class k = 1..20 is drawn with gray level 10*k
 PAD_SYMBOL = "#"
@@ -88,9 +95,14 @@ def random_text(rng: np.random.Generator, n: int) -> str:
     return "".join(rng.choice(list(SYMBOLS), size=n))
 
 
+# The fake marks every padding step with PAD_CLASS, so these tests read no step past a row's
+# content (step_margin=0); the margin the real models need has tests of its own below.
+CUT = RecShape(step_margin=0)
+
+
 def make(max_batch: int = 8) -> tuple[TextRecognizer, FakeEngine]:
     engine = FakeEngine()
-    return TextRecognizer(engine, CHARSET, max_batch=max_batch), engine
+    return TextRecognizer(engine, CHARSET, CUT, max_batch=max_batch), engine
 
 
 BUCKET_CASES = [
@@ -108,7 +120,7 @@ BUCKET_CASES = [
 
 @pytest.mark.parametrize("h,w,buckets", BUCKET_CASES)
 def test_bucket_choice(h: int, w: int, buckets: list[int]) -> None:
-    shape = RecShape(buckets=(80, 160, 320, 480, 640, 960))
+    shape = RecShape(buckets=(80, 160, 320, 480, 640, 960), turn_ratio=float("inf"))
     rows = preprocess([np.full((h, w, 3), 255, np.uint8)], shape)
     assert [r.bucket for r in rows] == buckets
     assert all(r.tensor.shape == (3, HEIGHT, r.bucket) for r in rows)
@@ -265,14 +277,14 @@ def test_model_with_another_time_step_width_is_a_model_error() -> None:
         def run(self, batch: Tensor) -> Tensor:
             return np.repeat(super().run(batch), 2, axis=1)  # one step per 4 px
 
-    rec = TextRecognizer(HalfStride(), CHARSET)
+    rec = TextRecognizer(HalfStride(), CHARSET, CUT)
     with pytest.raises(ModelError, match="expected"):
         rec.recognize([draw_line("ab")])
 
 
 def test_charset_that_does_not_fit_the_model_is_a_model_error() -> None:
     engine = FakeEngine(num_classes=len(CHARSET) + 3)
-    rec = TextRecognizer(engine, CHARSET)
+    rec = TextRecognizer(engine, CHARSET, CUT)
     with pytest.raises(ModelError, match="classes"):
         rec.recognize([draw_line("ab")])
 
@@ -312,9 +324,67 @@ class TopKFakeEngine(FakeEngine):
 def test_an_engine_with_its_own_top_k_reads_the_same_text() -> None:
     rng = np.random.default_rng(3)
     crops = [draw_line(random_text(rng, int(n))) for n in rng.integers(1, 40, 12)]
-    plain = TextRecognizer(FakeEngine(), CHARSET, max_batch=4).recognize(crops)
+    plain = TextRecognizer(FakeEngine(), CHARSET, CUT, max_batch=4).recognize(crops)
     engine = TopKFakeEngine()
-    fused = TextRecognizer(engine, CHARSET, max_batch=4).recognize(crops)
+    fused = TextRecognizer(engine, CHARSET, CUT, max_batch=4).recognize(crops)
     assert engine.topk_calls > 0
     assert [r.text for r in fused] == [r.text for r in plain]
     np.testing.assert_allclose([r.score for r in fused], [r.score for r in plain], rtol=1e-5)
+
+
+class LatePeak(EngineBase):
+    """Like a real SVTR model on some words: "ab" inside the content, then the last
+    character's peak ``late`` steps past the content's columns, then PAD_CLASS further out."""
+
+    name = "late-peak"
+
+    def __init__(self, late: int) -> None:
+        self.late = late
+
+    def run(self, batch: Tensor) -> Tensor:
+        n, _, _, w = batch.shape
+        steps = w // 8
+        out = np.zeros((n, steps, len(CHARSET)), np.float32)
+        for i in range(n):
+            content = int(np.count_nonzero(np.any(batch[i] != 0.0, axis=(0, 1)))) // 8
+            ids = np.zeros(steps, int)
+            ids[content + self.late + 1 :] = PAD_CLASS
+            ids[[0, 2, content - 1 + self.late]] = [SYMBOLS.index(c) + 1 for c in "abc"]
+            out[i, np.arange(steps), ids] = 1.0
+        return out
+
+
+@pytest.mark.parametrize("late", [1, 2])
+def test_a_last_peak_just_past_the_content_is_kept(late: int) -> None:
+    line = draw_line("abc")  # 144 px: 18 content steps in a 192-px bucket (24 steps)
+    cut = TextRecognizer(LatePeak(late), CHARSET, CUT).recognize([line])[0].text
+    kept = TextRecognizer(LatePeak(late), CHARSET, RecShape()).recognize([line])[0].text
+    assert (cut, kept) == ("ab", "abc")  # and the PAD_CLASS steps further out stay unread
+
+
+def test_crops_taller_than_wide_are_also_read_turned() -> None:
+    wide = draw_line("cab")
+    standing = np.ascontiguousarray(np.rot90(wide))
+    shape = RecShape()
+    assert [v for v, _ in views(standing, shape)] == [0, 1, 2]
+    assert [v for v, _ in views(wide, shape)] == [0]
+    turned = dict(views(standing, shape))
+    assert np.array_equal(turned[1], np.rot90(standing, -1))  # 90 degrees clockwise
+    rows = preprocess([wide, standing], shape)
+    assert sorted({(r.crop, r.view) for r in rows}) == [(0, 0), (1, 0), (1, 1), (1, 2)]
+
+
+@pytest.mark.parametrize(
+    ("upright", "turned", "expected"),
+    [
+        (("1", 0.6), ("is", 0.8), "1"),  # a turned reading only a little surer: keep upright
+        (("l1", 0.3), ("SALE", 0.9), "SALE"),  # much surer: the word was standing
+        (("", 0.0), ("OPEN", 0.4), "OPEN"),  # nothing upright: any turned reading
+        (("9", 0.7), ("", 0.0), "9"),
+    ],
+)
+def test_a_turned_reading_must_be_clearly_surer(
+    upright: tuple[str, float], turned: tuple[str, float], expected: str
+) -> None:
+    readings = {0: Recognition(*upright), 1: Recognition(*turned), 2: Recognition("x", 0.1)}
+    assert choose(readings, turn_margin=0.3).text == expected

@@ -8,7 +8,7 @@ import pytest
 
 from service.engines.base import EngineBase, warm_up
 from service.ocr.detect import TextDetector
-from service.ocr.recognize import TextRecognizer
+from service.ocr.recognize import RecShape, TextRecognizer
 from tests.unit.test_recognize import CHARSET
 
 
@@ -48,7 +48,9 @@ def test_detector_and_recogniser_warm_input_x_batch_buckets() -> None:
     assert len(det.shapes) == 4 * 2 and {s[0] for s in det.shapes} == {1, 2}
     rec = BatchTuned()
     # 960 px per batch: 8 rows of 80 px, 3 of 320 px (-> batch sizes 1, 2), 1 of 960 px
-    TextRecognizer(rec, CHARSET, buckets=(80, 320, 960), max_batch=8, max_batch_px=960).warmup()  # type: ignore[arg-type]
+    TextRecognizer(
+        rec, CHARSET, RecShape(buckets=(80, 320, 960)), max_batch=8, max_batch_px=960
+    ).warmup()  # type: ignore[arg-type]
     assert sorted({(s[0], s[3]) for s in rec.shapes}) == [
         (1, 80),
         (1, 320),
