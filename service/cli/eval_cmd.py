@@ -51,6 +51,13 @@ from service.cli.common import (
 )
 @click.option("--out", type=click.Path(path_type=Path), help="Write the JSON report here.")
 @click.option("--progress/--no-progress", default=True)
+@click.option(
+    "--task",
+    type=click.Choice(["ocr", "receipt-fields"]),
+    default="ocr",
+    show_default=True,
+    help="receipt-fields: SROIE task 3 (company, date, address, total) on key_fields labels.",
+)
 def eval_(
     datasets: tuple[str, ...],
     limit: int | None,
@@ -63,10 +70,14 @@ def eval_(
     save_predictions: Path | None,
     out: Path | None,
     progress: bool,
+    task: str,
 ) -> None:
     """Evaluate detection, end-to-end, word/line recognition or angle accuracy."""
     if predictions and len(datasets) != 1:
         raise click.UsageError("--predictions scores exactly one --dataset")
+    if task == "receipt-fields":
+        _fields(datasets, limit, offset, model, threads, out)
+        return
     reports: list[Report] = []
     model_set = None
     if predictions:
@@ -97,3 +108,26 @@ def eval_(
         doc = {"model_set": model_set, "reports": [r.to_dict() for r in reports]}
         out.write_text(json.dumps(doc, indent=2, ensure_ascii=False))
         click.echo(f"report written to {out}", err=True)
+
+
+def _fields(
+    datasets: tuple[str, ...],
+    limit: int | None,
+    offset: int,
+    model: str | None,
+    threads: int | None,
+    out: Path | None,
+) -> None:
+    from service.cli.fields_eval import evaluate_fields, fields_table
+
+    s = settings_with(threads)
+    pipeline = open_pipeline(s, model)
+    docs = {}
+    for d in datasets:
+        ds = open_dataset(d, limit=limit, offset=offset)
+        report = evaluate_fields(ds, pipeline, s)
+        click.echo(fields_table(ds.name, report))
+        docs[ds.name] = report.as_dict()
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"task": "receipt-fields", "reports": docs}, indent=2))

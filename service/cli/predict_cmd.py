@@ -11,9 +11,10 @@ from tqdm import tqdm
 
 from service.cli.common import open_pipeline, settings_with
 from service.cli.errors import CommandFailed
+from service.fields.document import result_document
 from service.ocr.decode import decode_image
 from service.ocr.errors import OcrError
-from service.ocr.export import export_result, result_text
+from service.ocr.export import result_text
 
 
 @click.command()
@@ -26,6 +27,11 @@ from service.ocr.export import export_result, result_text
 @click.option("--decoder", type=click.Choice(["greedy", "beam"]), help="CTC decoding.")
 @click.option("--beam-width", type=int, help="Beam width for --decoder beam.")
 @click.option("--no-cls", is_flag=True, help="Skip the 0/180 angle classifier.")
+@click.option(
+    "--fields",
+    type=click.Choice(["receipt"]),
+    help="Also read key fields (receipt: company, date, address, total); with --json.",
+)
 @click.option("--threads", type=int, help="Inference threads (default: OCR_INTRA_OP_THREADS).")
 def predict(
     images: tuple[Path, ...],
@@ -35,6 +41,7 @@ def predict(
     decoder: str | None,
     beam_width: int | None,
     no_cls: bool,
+    fields: str | None,
     threads: int | None,
 ) -> None:
     """Read the text in IMAGES (JPEG, PNG, WebP, BMP, TIFF, GIF)."""
@@ -43,6 +50,7 @@ def predict(
     s = settings_with(threads)
     pipeline = open_pipeline(s, model)
     asked = {"use_cls": False if no_cls else None, "decoder": decoder, "beam_width": beam_width}
+    asked["fields"] = fields
     changes = {k: v for k, v in asked.items() if v is not None}
     opts = s.ocr_options().updated(changes)
     failed = 0
@@ -57,11 +65,14 @@ def predict(
             failed += _report(path, exc.code, exc.message)
             continue
         if as_json:
-            click.echo(json.dumps({"file": str(path), **export_result(result)}, ensure_ascii=False))
+            doc = {"file": str(path), **result_document(result, opts)}
+            click.echo(json.dumps(doc, ensure_ascii=False))
         else:
             if len(images) > 1:
                 click.echo(f"==> {path} <==")
             click.echo(result_text(result))
+            for name, found in result_document(result, opts).get("fields", {}).items():
+                click.echo(f"{name}: {found['value'] if found else '-'}")
     if failed:
         raise CommandFailed(f"{failed} of {len(images)} images failed")
 

@@ -119,6 +119,7 @@ class OcrOptions:
     beam_width: int = 5
     drop_score: float = 0.5  # lines whose recognition score is below this are dropped
     word_boxes: bool = False  # also locate each word of each line (TextLine.words)
+    fields: Literal["receipt"] | None = None  # key fields read from the lines (service/fields)
 
     def updated(self, changes: Mapping[str, Any]) -> OcrOptions:
         """A copy with flat option names replaced: ``use_cls``, ``decoder``... and the detector's

@@ -64,3 +64,14 @@ def test_eval_scores_a_predictions_file(tmp_path: Path) -> None:
     ocr("eval", "--dataset", str(ds), "--predictions", str(preds), "--out", str(out))
     metrics = json.loads(out.read_text())["reports"][0]["metrics"]
     assert metrics["word_accuracy"] == 0.5
+
+
+def test_predict_reads_receipt_fields_on_request() -> None:
+    out = ocr("predict", "--json", "--fields", "receipt", "--threads", "1", "samples/receipt.png")
+    fields = json.loads(out.stdout)["fields"]
+    assert set(fields) == {"company", "date", "address", "total"}
+    assert fields["total"]["value"] == "11.76" and fields["total"]["normalized"] == "11.76"
+    assert fields["date"]["normalized"] == "2026-11-23"
+    assert len(fields["total"]["polygons"][0]) == 4
+    plain = json.loads(ocr("predict", "--json", "--threads", "1", "samples/receipt.png").stdout)
+    assert "fields" not in plain
