@@ -29,6 +29,9 @@ class OcrOptionsIn(BaseModel):
     beam_width: int | None = Field(None, ge=1, le=50)
     drop_score: float | None = Field(None, ge=0, le=1)
     word_boxes: bool = Field(False, description="Also return a polygon per word of each line.")
+    fields: Literal["receipt"] | None = Field(
+        None, description="receipt: also read company, date, address and total (SROIE task 3)."
+    )
     format: Literal["json", "text"] = Field(
         "json", description="json: lines with polygons; text: plain text/plain reading rows."
     )
@@ -74,6 +77,14 @@ class ImageSize(BaseModel):
     height: int
 
 
+class KeyField(BaseModel):
+    value: str = Field(description="As printed (SROIE convention: `RM 60.30` -> `60.30`).")
+    normalized: str | None = Field(description="ISO 8601 date, or a decimal amount.")
+    currency: str | None = Field(description="ISO 4217 code when printed (RM -> MYR).")
+    confidence: float
+    polygons: list[list[list[float]]] = Field(description="The lines it was read from.")
+
+
 class OcrResponse(BaseModel):
     request_id: str
     model_set: str
@@ -83,6 +94,9 @@ class OcrResponse(BaseModel):
     text: str = Field(description="All lines as plain text, one visual row per line.")
     timings_ms: dict[str, float] = Field(description="Wall time per stage of the computation.")
     cached: bool = Field(description="True when the result came from the result cache.")
+    fields: dict[str, KeyField | None] | None = Field(
+        None, description="With fields=receipt: company, date, address, total (null: not found)."
+    )
 
 
 class ErrorDetail(BaseModel):

@@ -9,6 +9,7 @@ Holds no per-request state: options travel with every call as a frozen value.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -123,6 +124,17 @@ class OcrPipeline:
         """0/180 classification only: the whole image is one text line."""
         angle, score = self.classifier.classify([image.pixels])[0]
         return int(angle), float(score)
+
+    def reading_config(self) -> dict[str, object]:
+        """Everything besides the model files and the options that changes what is read (the
+        recogniser's buckets and margins, the detector's contract and buckets, the classifier's
+        shape): part of the result cache's fingerprint."""
+        det, cls = self.detector, self.classifier
+        return {
+            "rec": dataclasses.asdict(self.recognizer.shape),
+            "det": [dataclasses.asdict(det.spec), det.buckets, det.max_side, det.max_pixels],
+            "cls": [cls.height, cls.width],
+        }
 
     def warmup(self) -> None:
         """One run of every recogniser bucket, the classifier and a page-sized detection."""

@@ -28,6 +28,7 @@ from models.registry.catalogue import Catalogue, CatalogueError
 from service import __version__
 from service.batching.policy import BatchPolicy
 from service.cache import ResultCache, cache_key, image_digest, make_cache
+from service.fields.document import result_document
 from service.metrics import Metrics
 from service.ocr import export
 from service.ocr.decode import decode_image
@@ -97,6 +98,7 @@ def fingerprint(pipeline: OcrPipeline, options: OcrOptions, tenant: str = "") ->
         "schema": export.SCHEMA,
         "model_set": pipeline.name,
         "versions": pipeline.versions,
+        "reading": pipeline.reading_config(),
         "options": dataclasses.asdict(options),
     }
     if tenant:
@@ -295,7 +297,7 @@ class Runtime:
         result = await served.read(image, options)
         for stage, ms in result.timings_ms.items():
             self.metrics.stage_latency.labels(stage, served.name).observe(ms / 1000)
-        doc = export.export_result(result, options.word_boxes)
+        doc = result_document(result, options)
         body = export.encode(doc)
         task = asyncio.create_task(self.cache.set(key, body))
         self._background.add(task)

@@ -12,6 +12,7 @@ import json
 import cv2
 import pytest
 
+from service.api.schemas import OcrResponse
 from tests.integration.render import render_lines
 from tests.support.api import RECEIPT, metric, serving
 
@@ -202,3 +203,17 @@ async def test_word_boxes_of_an_upside_down_line_run_right_to_left() -> None:
     assert line["angle"] == 180 and line["text"] == "Invoice total 1234.56 EUR"
     centres = [sum(x for x, _ in w["polygon"]) / 4 for w in line["words"]]
     assert centres == sorted(centres, reverse=True)
+
+
+async def test_receipt_fields_on_request_and_cached_apart() -> None:
+    async with serving() as (_, client):
+        send = {"files": {"file": ("r.png", RECEIPT_BYTES, "image/png")}}
+        plain = (await client.post("/v1/ocr", **send)).json()
+        with_fields = (await client.post("/v1/ocr?fields=receipt", **send)).json()
+        again = (await client.post("/v1/ocr?fields=receipt", **send)).json()
+    assert plain.get("fields") is None and with_fields["cached"] is False and again["cached"]
+    fields = with_fields["fields"]
+    assert set(fields) == {"company", "date", "address", "total"}
+    assert fields["total"]["value"] == "11.76" and fields["date"]["normalized"] == "2026-11-23"
+    assert again["fields"] == fields
+    OcrResponse.model_validate(with_fields)
