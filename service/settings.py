@@ -168,7 +168,9 @@ class Settings(BaseSettings):
     max_inflight: int = Field(64, ge=1, description="Requests in the pipeline before 429.")
     det_max_batch: int = Field(4, ge=1, le=64, description="Images per det batch (same shape).")
     det_batch_pixels: int = Field(
-        4 * 1280 * 1280, ge=1024, description="Padded pixels per det batch (bounds RAM)."
+        1280 * 1280,
+        ge=1024,
+        description="Padded pixels per det batch: bounds RAM (~200 B per pixel).",
     )
     det_max_wait_ms: float = Field(2.0, ge=0, description="Longest det batch fill wait.")
     det_max_queue: int = Field(64, ge=1, description="Queued det images before 429.")
@@ -216,12 +218,42 @@ class Settings(BaseSettings):
         0, ge=0, description="Requests per minute per API key, per replica (429); 0 = no quota."
     )
 
+    # memory and time budget (issue 16)
+    memory_budget_bytes: int = Field(
+        320 * 1024 * 1024,
+        ge=16 * 1024 * 1024,
+        description="Bytes of images being read at once (decoding peak, then pixels and detector "
+        "tensors, estimated from each header) before 429; an image needing more is 413.",
+    )
+    max_det_pixels: int = Field(
+        1280 * 1280,
+        ge=32 * 32,
+        description="Detector input pixels one image may ask for (det_limit_side_len and "
+        "det_limit_type decide them); more is 422. The detector holds ~200 B per input pixel.",
+    )
+    max_beam_width: int = Field(
+        10, ge=1, le=50, description="Largest beam_width a request may ask for (422 above)."
+    )
+    max_jpeg_scans: int = Field(
+        _LIM.max_jpeg_scans,
+        ge=1,
+        description="Scans in one JPEG (each is a pass over the whole image); more is 422.",
+    )
+    admit_within_s: float = Field(
+        0.0,
+        ge=0,
+        description="Refuse (429) a request not expected to finish within this, from the work "
+        "in flight and the measured rate; 0 = 3/4 of the request timeout.",
+    )
+
     def ocr_options(self) -> OcrOptions:
         """The reading options every request starts from (requests override them)."""
         return OcrOptions().updated({k: v for k, v in self if k in OPTION_NAMES})
 
     def decode_limits(self) -> DecodeLimits:
-        return DecodeLimits(self.max_upload_bytes, self.max_image_pixels, self.max_image_side)
+        return DecodeLimits(
+            self.max_upload_bytes, self.max_image_pixels, self.max_image_side, self.max_jpeg_scans
+        )
 
 
 @lru_cache(maxsize=1)

@@ -4,9 +4,11 @@ Given what waits in a stage queue, when should the next batch close and what goe
 
 - Items only batch with items of the same ``key`` (rec: width bucket; det: padded input shape;
   cls: one fixed shape), because a batch is one stacked tensor.
-- The key served next is the one whose oldest item has waited longest (FIFO across keys, so a
-  rare shape is never starved).
-- A batch takes that key's items in arrival order until ``max_batch`` items or the padded
+- Items wait in line by ``place``: their arrival time, or the ``turn`` the batcher gave them
+  (batcher.py: a small request's items count as arrived earlier); ties in queue order.
+- The key served next is that of the first item in line (FIFO across keys, so a rare shape is
+  never starved).
+- A batch takes that key's items in line order until ``max_batch`` items or the padded
   ``max_cost`` budget (rec: rows x bucket width; det: images x padded H x W) would be exceeded.
   A single item over budget still runs alone.
 - It closes now when it is full, when its oldest item has waited ``max_wait_s``, or when no more
@@ -42,6 +44,11 @@ class Queued:
     key: Hashable
     cost: float
     enqueued: float  # monotonic seconds
+    turn: float | None = None  # its place in line (monotonic seconds); None: ``enqueued``
+
+    @property
+    def place(self) -> float:
+        return self.enqueued if self.turn is None else self.turn
 
 
 @dataclass(frozen=True)
@@ -54,7 +61,7 @@ def plan(queue: Sequence[Queued], now: float, policy: BatchPolicy, expecting: bo
     """The next batch to run, or how long to wait for a fuller one. Pure."""
     if not queue:
         return Decision(())
-    order = sorted(range(len(queue)), key=lambda i: queue[i].enqueued)  # arrival order
+    order = sorted(range(len(queue)), key=lambda i: queue[i].place)  # line order (stable)
     head = order[0]
     key = queue[head].key
     take: list[int] = []

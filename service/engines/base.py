@@ -4,8 +4,8 @@ An engine owns one inference session. It is not assumed to be thread-safe: exact
 (a direct call in the CLI, a batcher worker in the server) calls ``run``.
 
 Optional capabilities are declared, never probed: every engine has ``metadata``,
-``warm_batch_sizes`` and ``top_k_on_device`` (``EngineBase`` gives the plain defaults), and
-``run_topk`` is only called when ``top_k_on_device`` says so.
+``warm_batch_sizes``, ``top_k_on_device`` and ``release_memory`` (``EngineBase`` gives the
+plain defaults), and ``run_topk`` is only called when ``top_k_on_device`` says so.
 """
 
 from __future__ import annotations
@@ -39,6 +39,11 @@ class Engine(Protocol):
         """Batch sizes to run at warm-up: those the engine compiles or tunes for separately."""
         ...
 
+    def release_memory(self) -> None:
+        """Give memory kept after a peak (an arena's free blocks) back to the OS. Called by the
+        session's owner, between runs, when the server goes idle."""
+        ...
+
 
 class EngineBase:
     """Defaults for the optional capabilities: no metadata, top-k on the host, one warm row."""
@@ -55,6 +60,9 @@ class EngineBase:
 
     def warm_batch_sizes(self, max_rows: int) -> Sequence[int]:
         return (1,)
+
+    def release_memory(self) -> None:
+        return None  # nothing kept beyond what the runtime frees itself
 
 
 def warm_up(engine: Engine, shape: tuple[int, ...], max_rows: int = 1) -> None:

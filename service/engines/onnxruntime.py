@@ -8,6 +8,7 @@ configuration still starts on a CPU-only host: slower, never down. CPU is always
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,10 @@ class OrtOptions:
     trt_cache_dir: Path | None = None
     trt_fp16: bool = False
 
+
+CPU = "CPUExecutionProvider"
+_SHRINK = ort.RunOptions()
+_SHRINK.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 
 PROVIDER_NAMES = {
     "tensorrt": "TensorrtExecutionProvider",
@@ -154,7 +159,21 @@ class OnnxEngine(EngineBase):
             )
         self._input = self._session.get_inputs()[0].name
         self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
+        self._smallest: tuple[int, ...] | None = None  # one row of the smallest input run
 
     def run(self, batch: Tensor) -> Tensor:
+        row = (1, *batch.shape[1:])
+        if self._smallest is None or math.prod(row) < math.prod(self._smallest):
+            self._smallest = row
         out = self._session.run(None, {self._input: np.ascontiguousarray(batch, np.float32)})
         return np.asarray(out[0], dtype=np.float32)
+
+    def release_memory(self) -> None:
+        """Give the arena's free memory back to the OS (it keeps the peak of every batch it
+        ran): one run of the smallest input seen with arena shrinkage on. Measured on the det
+        model: 519 -> 203 MB RSS after a 1280x1280 page; as an option of every run it cost
+        ~20 % of det time (docs/benchmarks.md), so the server calls this when it goes idle."""
+        if self._smallest is None or not self.providers or self.providers[0] != CPU:
+            return
+        zeros = np.zeros(self._smallest, np.float32)
+        self._session.run(None, {self._input: zeros}, _SHRINK)

@@ -82,12 +82,12 @@ class BatchedSteps:
         return await future
 
     async def cls(self, rows: Sequence[Tensor]) -> list[Tensor]:
-        futures = [self.batchers.cls.submit(0, 1.0, row) for row in rows]
+        futures = [self.batchers.cls.submit(0, 1.0, row, len(rows)) for row in rows]
         self.skip("cls")
         return list(await asyncio.gather(*futures))
 
     async def rec(self, rows: Sequence[RecRow]) -> list[TopK]:
-        futures = [self.batchers.rec.submit(r.bucket, float(r.bucket), r) for r in rows]
+        futures = [self.batchers.rec.submit(r.bucket, float(r.bucket), r, len(rows)) for r in rows]
         self.skip("rec")
         return list(await asyncio.gather(*futures))
 

@@ -25,6 +25,13 @@ class Overloaded(Retryable):
     code = "OVERLOADED"
 
 
+class TooCostly(OcrError):
+    """Options that would cost more than this server allows per request (OCR_MAX_DET_PIXELS,
+    OCR_MAX_BEAM_WIDTH): refused before any work, never silently clamped."""
+
+    code = "INVALID_REQUEST"
+
+
 class Timeout(OcrError):
     code = "TIMEOUT"
 

@@ -4,14 +4,16 @@ starting -> (models loaded, every bucket shape warmed, batchers running) ready -
 (SIGTERM: /readyz 503, queued work finishes) -> stopped.
 
 ``ocr(data, ...)`` is the request path after the HTTP layer: cache lookup (image digest +
-pipeline fingerprint) -> single flight -> decode -> the reading flow on the batchers -> the
-exported JSON document, stored as bytes and served as they are on a later hit.
+pipeline fingerprint) -> single flight -> header -> admission by cost (admission.py: memory
+budget, expected finishing time) -> decode -> the reading flow on the batchers -> the exported
+JSON document, stored as bytes and served as they are on a later hit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -22,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from models.registry.catalogue import Catalogue, CatalogueError
 from service import __version__
@@ -31,19 +33,22 @@ from service.cache import ResultCache, cache_key, image_digest, make_cache
 from service.fields.document import result_document
 from service.metrics import Metrics
 from service.ocr import export
-from service.ocr.decode import decode_image
+from service.ocr.decode import Header, decode_image, read_header
 from service.ocr.pipeline import OcrPipeline
 from service.ocr.types import OcrOptions
+from service.runtime.admission import Backlog, Cost, Hold, MemoryBudget, det_pixels, estimate
 from service.runtime.batched import Flow, ServedSet
-from service.runtime.errors import NotReady, Overloaded, Timeout, UnknownModelSet
+from service.runtime.errors import NotReady, Overloaded, Timeout, TooCostly, UnknownModelSet
 from service.runtime.loader import catalogue_from_settings, load_pipeline, missing_runtime
+from service.runtime.memory import IdleRelease, trim_heap
 from service.runtime.singleflight import SingleFlight
-from service.runtime.stages import StagePolicies, make_batchers
+from service.runtime.stages import StagePolicies, make_batchers, release_memory
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
 Loader = Callable[[Settings, str], OcrPipeline]
+T = TypeVar("T")
 
 
 class State(StrEnum):
@@ -54,6 +59,8 @@ class State(StrEnum):
 
 
 HASH_INLINE_BYTES = 256 * 1024  # larger uploads are hashed off the event loop
+PRIOR_UNITS_PER_S = 0.5  # the rate assumed until measured: ~0.4 receipts/s (2 cores do ~2)
+RELEASE_IDLE_S = 2.0  # memory goes back to the OS after this long without work
 
 
 @dataclass(frozen=True)
@@ -136,6 +143,10 @@ class Runtime:
         n = settings.inference_concurrency
         self._gate = threading.Semaphore(n) if n else None
         self._background: set[asyncio.Task[None]] = set()
+        self.budget = MemoryBudget(settings.memory_budget_bytes)
+        self.backlog = Backlog(PRIOR_UNITS_PER_S)
+        self.admit_within_s = settings.admit_within_s or 0.75 * settings.request_timeout_s
+        self.idle = IdleRelease(RELEASE_IDLE_S, self.release_memory)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -184,11 +195,18 @@ class Runtime:
         for bp in self.pipelines.values():
             for b in bp.batchers.all():
                 await b.stop(drain=True)
+        await self.idle.close()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         await self.cache.close()
         self._cpu.shutdown(wait=True)
         self.state = State.STOPPED
+
+    async def release_memory(self) -> None:
+        """Engine arenas and glibc's free heap back to the OS (runtime/memory.py)."""
+        for served in self.pipelines.values():
+            await release_memory(served.pipeline, served.batchers)
+        await asyncio.get_running_loop().run_in_executor(self._cpu, trim_heap)
 
     @property
     def ready(self) -> bool:
@@ -233,12 +251,50 @@ class Runtime:
         s = self.settings
         return (s.det_max_queue, s.cls_max_queue, s.rec_max_queue)
 
-    def _retry_after(self) -> int:
-        backlog = max(
-            (b.depth * b.item_seconds for bp in self.pipelines.values() for b in bp.batchers.all()),
-            default=0.0,
-        )
-        return int(min(30, max(1, math.ceil(backlog))))
+    def _retry_after(self, wait_s: float = 0.0) -> int:
+        """Seconds until the work in flight is done (or, given, until ``wait_s`` has passed)."""
+        wait_s = wait_s or self.backlog.expected_s(0.0)
+        return int(min(30, max(1, math.ceil(wait_s))))
+
+    def check_options(self, options: OcrOptions) -> None:
+        """Per-request options that multiply the cost, against the server's caps (422)."""
+        limit = self.settings.max_beam_width
+        if options.decoder == "beam" and options.beam_width > limit:
+            raise TooCostly(f"beam_width {options.beam_width} is over this server's {limit}")
+
+    def _cost(self, served: ServedSet, header: Header, options: OcrOptions, body: int) -> Cost:
+        det_px = det_pixels(served.pipeline.detector, header, options.det)
+        if det_px > self.settings.max_det_pixels:
+            raise TooCostly(
+                f"detecting text in this {header.width}x{header.height} image with "
+                f"det_limit_side_len={options.det.limit_side_len} ({options.det.limit_type}) "
+                f"takes {det_px} detector pixels; this server allows "
+                f"{self.settings.max_det_pixels}: ask for a smaller det_limit_side_len"
+            )
+        return estimate(header, det_px, body)
+
+    @contextmanager
+    def _admitted(self, cost: Cost) -> Iterator[Hold]:
+        """Refuse (429) what would pass the memory budget or finish after ``admit_within_s``;
+        hold the admitted request's bytes and work until it leaves."""
+        expected = self.backlog.expected_s(cost.units)
+        if expected > self.admit_within_s and self.backlog.units > 0:
+            raise Overloaded(
+                f"the work in flight takes ~{expected:.0f} s; requests must finish within "
+                f"{self.admit_within_s:g} s",
+                retry_after_s=self._retry_after(expected - self.admit_within_s),
+            )
+        self.budget.check(cost.decode_bytes, self._retry_after())
+        self.backlog.start(cost.units, asyncio.get_running_loop().time())
+        self.idle.started()
+        done = False
+        try:
+            with self.budget.hold(cost.decode_bytes) as held:
+                yield held
+                done = True
+        finally:
+            self.backlog.finish(cost.units, asyncio.get_running_loop().time(), done)
+            self.idle.finished()
 
     # -- the request path ----------------------------------------------------------------------
 
@@ -257,6 +313,7 @@ class Runtime:
     ) -> Answer:
         """``tenant`` (the API key's id) partitions the cache and the single flight."""
         served = self.resolve(model_set)
+        self.check_options(options)
         fp = fingerprint(served.pipeline, options, tenant)
         try:
             async with asyncio.timeout(self.settings.request_timeout_s):
@@ -274,9 +331,13 @@ class Runtime:
         return answer
 
     async def _digest(self, data: bytes) -> str:
+        return await self._off_loop(image_digest, data)
+
+    async def _off_loop(self, fn: Callable[[bytes], T], data: bytes) -> T:
+        """``fn(data)`` inline for small uploads, on the CPU pool for large ones."""
         if len(data) <= HASH_INLINE_BYTES:
-            return image_digest(data)
-        return await asyncio.get_running_loop().run_in_executor(self._cpu, image_digest, data)
+            return fn(data)
+        return await asyncio.get_running_loop().run_in_executor(self._cpu, fn, data)
 
     async def _cached(self, key: str, model_set: str) -> Answer | None:
         body = await self.cache.get(key)
@@ -292,9 +353,14 @@ class Runtime:
     async def _compute(
         self, served: ServedSet, data: bytes, options: OcrOptions, key: str
     ) -> Answer:
-        loop = asyncio.get_running_loop()
-        image = await loop.run_in_executor(self._cpu, decode_image, data, self.limits)
-        result = await served.read(image, options)
+        header = await self._off_loop(functools.partial(read_header, limits=self.limits), data)
+        cost = self._cost(served, header, options, len(data))
+        with self._admitted(cost) as held:
+            held.pending = self._cpu.submit(decode_image, data, self.limits)
+            image = await asyncio.wrap_future(held.pending)
+            held.pending = None
+            held.lower(cost.held_bytes)
+            result = await served.read(image, options)
         for stage, ms in result.timings_ms.items():
             self.metrics.stage_latency.labels(stage, served.name).observe(ms / 1000)
         doc = result_document(result, options)

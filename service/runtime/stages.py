@@ -34,6 +34,14 @@ class StageBatchers:
         return (self.det, self.cls, self.rec)
 
 
+async def release_memory(pipeline: OcrPipeline, batchers: StageBatchers) -> None:
+    """Each engine gives memory kept after a peak back (ONNX Runtime: its arena's free blocks),
+    on its stage's worker thread: the session's one owner."""
+    engines = (pipeline.detector.engine, pipeline.classifier.engine, pipeline.recognizer.engine)
+    for batcher, engine in zip(batchers.all(), engines, strict=True):
+        await batcher.call_alone(engine.release_memory)
+
+
 def make_batchers(
     pipeline: OcrPipeline,
     policies: StagePolicies,
