@@ -85,18 +85,23 @@ class KeyField(BaseModel):
     polygons: list[list[list[float]]] = Field(description="The lines it was read from.")
 
 
-class OcrResponse(BaseModel):
-    request_id: str
+class OcrDocument(BaseModel):
+    """One image's (or job page's) result: service/ocr/export.py's document."""
+
     model_set: str
     model_versions: dict[str, str]
     image: ImageSize
     lines: list[Line]
     text: str = Field(description="All lines as plain text, one visual row per line.")
     timings_ms: dict[str, float] = Field(description="Wall time per stage of the computation.")
-    cached: bool = Field(description="True when the result came from the result cache.")
     fields: dict[str, KeyField | None] | None = Field(
         None, description="With fields=receipt: company, date, address, total (null: not found)."
     )
+
+
+class OcrResponse(OcrDocument):
+    request_id: str
+    cached: bool = Field(description="True when the result came from the result cache.")
 
 
 class ErrorDetail(BaseModel):
@@ -135,3 +140,48 @@ class ModelSetInfo(BaseModel):
 class ModelsResponse(BaseModel):
     default: str
     model_sets: list[ModelSetInfo]
+
+
+# -- asynchronous jobs (issue 13) -------------------------------------------------------------
+
+JobState = Literal["queued", "running", "succeeded", "failed", "canceled"]
+
+
+class JobProgress(BaseModel):
+    pages_total: int
+    pages_done: int = Field(description="Pages read or failed.")
+    pages_failed: int
+
+
+class PageErrorOut(BaseModel):
+    page: int = Field(description="1-based page number in the job.")
+    code: str
+    message: str
+
+
+class JobOut(BaseModel):
+    """A job's status. ``succeeded``: every page was read, some may have failed on their own
+    (``errors``); ``failed``: every page failed."""
+
+    id: str
+    status: JobState
+    progress: JobProgress
+    created_at: str = Field(description="ISO 8601, UTC.")
+    started_at: str | None
+    finished_at: str | None
+    expires_at: str | None = Field(description="When the job and its result are deleted.")
+    errors: list[PageErrorOut]
+    result_url: str | None = Field(description="Set once the job is finished.")
+
+
+class JobPageOut(BaseModel):
+    page: int
+    result: OcrDocument | None = None
+    error: PageErrorOut | None = None
+
+
+class JobResultOut(BaseModel):
+    id: str
+    status: JobState
+    pages: list[JobPageOut]
+    next_page_from: int | None = Field(description="The next page_from to ask for; null: done.")

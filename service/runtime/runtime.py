@@ -61,6 +61,8 @@ class State(StrEnum):
 HASH_INLINE_BYTES = 256 * 1024  # larger uploads are hashed off the event loop
 PRIOR_UNITS_PER_S = 0.5  # the rate assumed until measured: ~0.4 receipts/s (2 cores do ~2)
 RELEASE_IDLE_S = 2.0  # memory goes back to the OS after this long without work
+BACKGROUND_LAG_S = 10.0  # job pages queue as if they came this much later (batcher.py)
+BACKGROUND_STAGES = 3  # a background request may wait BACKGROUND_LAG_S more at each stage
 
 
 @dataclass(frozen=True)
@@ -309,23 +311,31 @@ class Runtime:
         return self.pipelines[key]
 
     async def ocr(
-        self, data: bytes, model_set: str | None, options: OcrOptions, tenant: str = ""
+        self,
+        data: bytes,
+        model_set: str | None,
+        options: OcrOptions,
+        tenant: str = "",
+        background: bool = False,
     ) -> Answer:
-        """``tenant`` (the API key's id) partitions the cache and the single flight."""
+        """``tenant`` (the API key's id) partitions the cache and the single flight;
+        ``background`` (job pages) queues the engine work behind interactive requests."""
+        lag_s = BACKGROUND_LAG_S if background else 0.0
+        limit_s = self.settings.request_timeout_s + BACKGROUND_STAGES * lag_s
         served = self.resolve(model_set)
         self.check_options(options)
         fp = fingerprint(served.pipeline, options, tenant)
         try:
-            async with asyncio.timeout(self.settings.request_timeout_s):
+            async with asyncio.timeout(limit_s):
                 key = cache_key(await self._digest(data), fp)
                 hit = await self._cached(key, served.name)
                 if hit is not None:
                     return hit
                 answer, shared = await self._flights.do(
-                    key, lambda: self._compute(served, data, options, key)
+                    key, lambda: self._compute(served, data, options, key, lag_s)
                 )
         except TimeoutError as exc:
-            raise Timeout(f"no result within {self.settings.request_timeout_s:g} s") from exc
+            raise Timeout(f"no result within {limit_s:g} s") from exc
         if shared:
             self.metrics.singleflight_shared.inc()
         return answer
@@ -351,7 +361,7 @@ class Runtime:
         return Answer(body, doc, model_set, cached=True)
 
     async def _compute(
-        self, served: ServedSet, data: bytes, options: OcrOptions, key: str
+        self, served: ServedSet, data: bytes, options: OcrOptions, key: str, lag_s: float
     ) -> Answer:
         header = await self._off_loop(functools.partial(read_header, limits=self.limits), data)
         cost = self._cost(served, header, options, len(data))
@@ -360,7 +370,7 @@ class Runtime:
             image = await asyncio.wrap_future(held.pending)
             held.pending = None
             held.lower(cost.held_bytes)
-            result = await served.read(image, options)
+            result = await served.read(image, options, lag_s)
         for stage, ms in result.timings_ms.items():
             self.metrics.stage_latency.labels(stage, served.name).observe(ms / 1000)
         doc = result_document(result, options)
