@@ -58,6 +58,14 @@ if [[ $DEV == 1 ]] && ! fc-list :lang=zh 2>/dev/null | grep -q .; then
     log "no CJK font found and cannot apt-get install one: Chinese rendering tests will skip"
   fi
 fi
+# PaddleX's serving schemas for the POST /ocr protocol test (tests/integration/
+# test_paddlex_serving.py): an isolated venv, like the benchmark peers; never the service's deps.
+PADDLEX_PIN="paddlex[serving]==3.7.2"
+if [[ $DEV == 1 && ! -x .peers/paddlex/bin/python ]]; then
+  log "creating .peers/paddlex ($PADDLEX_PIN)"
+  "$PY" -m venv .peers/paddlex
+  .peers/paddlex/bin/pip install -q "$PADDLEX_PIN"
+fi
 # Deployment checks: kubectl (kustomize), promtool, yamllint, kubernetes-validate.
 if [[ $DEV == 1 ]]; then scripts/setup_deploy_tools.sh; fi
 # Container checks: dockerd (Debian docker.io) and debootstrap for the CI base image.

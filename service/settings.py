@@ -285,6 +285,13 @@ class Settings(BaseSettings):
         "empty = callbacks refused (the service never posts to arbitrary URLs).",
     )
 
+    # PaddleX-serving compatible POST /ocr (issue 13)
+    paddlex_file_url_allow: str = Field(
+        "",
+        description="URL prefixes POST /ocr may fetch `file` from (comma list); empty = `file` "
+        "must be base64 (the service never fetches arbitrary URLs).",
+    )
+
     def ocr_options(self) -> OcrOptions:
         """The reading options every request starts from (requests override them)."""
         return OcrOptions().updated({k: v for k, v in self if k in OPTION_NAMES})

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from service import __version__
-from service.api import errors, health, jobs, routes
+from service.api import errors, health, jobs, paddlex, routes
 from service.api.access import Access
 from service.api.keys import parse_digests
 from service.api.middleware import RequestContext
@@ -34,7 +34,7 @@ def body_limits(s: Settings) -> Any:
             return batch
         if path == "/v1/jobs":
             return job
-        return single if path.startswith("/v1/") else JSON_OVERHEAD
+        return single if path.startswith("/v1/") or path == "/ocr" else JSON_OVERHEAD
 
     return limit
 
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     errors.install(app, runtime.metrics)
     app.include_router(routes.router)
     app.include_router(jobs.router)
+    app.include_router(paddlex.router)
     app.include_router(health.router)
     _add_middleware(app, settings, runtime.metrics)
     _document_bodies(app)

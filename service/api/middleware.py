@@ -105,6 +105,7 @@ KNOWN_ROUTES = (
     "/v1/jobs",
     "/v1/jobs/{job_id}",
     "/v1/jobs/{job_id}/result",
+    "/ocr",
     "/livez",
     "/readyz",
     "/metrics",

@@ -5,7 +5,7 @@ and the cache); ``OcrResponse`` documents that shape and the API tests validate 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -185,3 +185,50 @@ class JobResultOut(BaseModel):
     status: JobState
     pages: list[JobPageOut]
     next_page_from: int | None = Field(description="The next page_from to ask for; null: done.")
+
+
+# -- PaddleX basic serving, OCR pipeline: POST /ocr (issue 13) ------------------------------
+# The protocol's own definitions are paddlex.inference.serving.schemas.ocr (InferRequest,
+# InferResult); tests/integration/test_paddlex_serving.py validates against them.
+
+
+class PaddleXOcrRequest(BaseModel):
+    """PaddleX's InferRequest: camelCase, every option optional (the server's default)."""
+
+    file: str = Field(
+        description="The file, base64; or a URL where OCR_PADDLEX_FILE_URL_ALLOW allows."
+    )
+    fileType: Literal[0, 1] | None = Field(None, description="0 = PDF, 1 = image; null = sniffed.")
+    useDocOrientationClassify: bool | None = Field(None, description="Not supported: false/null.")
+    useDocUnwarping: bool | None = Field(None, description="Not supported: false/null.")
+    useTextlineOrientation: bool | None = Field(None, description="-> use_cls")
+    textDetLimitSideLen: int | None = Field(None, description="-> det_limit_side_len")
+    textDetLimitType: str | None = Field(None, description="-> det_limit_type")
+    textDetThresh: float | None = Field(None, description="-> det_thresh")
+    textDetBoxThresh: float | None = Field(None, description="-> det_box_thresh")
+    textDetUnclipRatio: float | None = Field(None, description="-> det_unclip_ratio")
+    textRecScoreThresh: float | None = Field(None, description="-> drop_score")
+    returnWordBox: bool | None = Field(None, description="-> word_boxes")
+    visualize: bool | None = Field(
+        None, description="ocrImage/inputImage as base64 JPEG (default)."
+    )
+    logId: str | None = Field(None, max_length=128)
+
+
+class PaddleXOcrResult(BaseModel):
+    prunedResult: dict[str, Any]
+    ocrImage: str | None = None
+    docPreprocessingImage: str | None = None
+    inputImage: str | None = None
+
+
+class PaddleXInferResult(BaseModel):
+    ocrResults: list[PaddleXOcrResult]
+    dataInfo: dict[str, Any]
+
+
+class PaddleXResponse(BaseModel):
+    logId: str
+    errorCode: int = Field(description="0 on success, else the HTTP status.")
+    errorMsg: str = Field(description='"Success", else "CODE: message".')
+    result: PaddleXInferResult | None = None

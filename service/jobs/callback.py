@@ -2,19 +2,18 @@
 
 Off by default: with an empty ``OCR_JOB_CALLBACK_ALLOW`` every callback URL is refused at
 submission, so the service never posts to an address a client chose (a server-side request
-forgery vector). A prefix matches at a path boundary: ``https://hooks.example.com`` allows
-``https://hooks.example.com/ocr`` but not ``https://hooks.example.com.evil.net/``. Redirects are
-not followed. One attempt, bounded by ``timeout_s``: the client can always poll instead.
+forgery vector); matching: service/allowlist.py. Redirects are not followed. One attempt,
+bounded by ``timeout_s``: the client can always poll instead.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
+from service.allowlist import UrlAllowList
 from service.jobs.errors import CallbackRefused
 
 log = logging.getLogger(__name__)
@@ -22,13 +21,11 @@ log = logging.getLogger(__name__)
 
 class Callbacks:
     def __init__(self, allow: str, timeout_s: float = 5.0) -> None:
-        self.prefixes = tuple(p.strip() for p in allow.split(",") if p.strip())
+        self.allow = UrlAllowList(allow)
         self.timeout_s = timeout_s
 
     def allowed(self, url: str) -> bool:
-        if urlsplit(url).scheme not in ("http", "https"):
-            return False
-        return any(url == p or url.startswith(p.rstrip("/") + "/") for p in self.prefixes)
+        return self.allow.allows(url)
 
     def check(self, url: str) -> None:
         """At submission: an empty URL (no callback) or an allowed one."""
