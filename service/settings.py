@@ -267,8 +267,8 @@ class Settings(BaseSettings):
     job_ttl_s: int = Field(
         86_400,
         gt=0,
-        description="A job and its result are kept this long after it finished (or after its "
-        "last progress), then 404 JOB_EXPIRED.",
+        description="A finished (or cancelled) job and its result are kept this long, then 404 "
+        "JOB_EXPIRED.",
     )
     job_claim_idle_s: float = Field(
         120.0,

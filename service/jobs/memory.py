@@ -42,7 +42,7 @@ class MemoryJobStore(JobStore):
                 raise IdempotencyKeyReused(_REUSED)
             return await self.get(job_id)
         self._check_limits(sub.job.spec.client)
-        job = replace(sub.job, expires_at=self._clock() + self.limits.ttl_s)
+        job = sub.job
         self._jobs[job.id] = job
         self._inputs[job.id] = dict(enumerate(sub.pages, start=1))
         self._outcomes[job.id] = {}
@@ -105,8 +105,7 @@ class MemoryJobStore(JobStore):
         found[task.page] = outcome
         self._inputs[job.id].pop(task.page, None)
         failed = job.pages_failed + isinstance(outcome, PageError)
-        job = replace(job, pages_done=job.pages_done + 1, pages_failed=failed)
-        job = self._put(replace(job, expires_at=self._clock() + self.limits.ttl_s))
+        job = self._put(replace(job, pages_done=job.pages_done + 1, pages_failed=failed))
         if job.pages_done < job.pages_total or job.status.finished:
             return None
         final = JobStatus.FAILED if failed == job.pages_total else JobStatus.SUCCEEDED
@@ -145,7 +144,7 @@ class MemoryJobStore(JobStore):
 
     def _expire(self) -> None:
         now = self._clock()
-        for job_id in [j.id for j in self._jobs.values() if (j.expires_at or now) < now]:
+        for job_id in [j.id for j in self._jobs.values() if j.expires_at and j.expires_at < now]:
             del self._jobs[job_id], self._inputs[job_id], self._outcomes[job_id]
             self._gone[job_id] = None
             if len(self._gone) > REMEMBER_GONE:

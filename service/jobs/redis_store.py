@@ -12,8 +12,9 @@ Keys (prefix ``ocr:jobs:v1:``): ``job:{id}`` (hash: the record, job_fields), ``j
 (page -> tagged input, deleted as pages are read), ``job:{id}:out`` (page -> tagged outcome),
 ``job:{id}:err`` (page -> error), ``gone:{id}`` (outlives the job: JOB_EXPIRED), ``idem:...``,
 ``active`` and ``active:{client}`` (sorted sets of unfinished jobs, scored by when they stop
-counting), and the stream ``pages``. Every job key expires ``OCR_JOB_TTL_S`` after its last
-progress.
+counting), and the stream ``pages``. An unfinished job's keys never expire (a Redis with
+``maxmemory-policy volatile-lru`` evicts cache entries, never a job in progress); a finished
+or cancelled job's keys expire ``OCR_JOB_TTL_S`` later.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -64,8 +64,6 @@ if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[5]) then return {'full', 'clien
 redis.call('ZADD', KEYS[2], now + ttl, ARGV[1])
 redis.call('ZADD', KEYS[3], now + ttl, ARGV[1])
 redis.call('HSET', KEYS[4], unpack(ARGV, 9))
-redis.call('EXPIRE', KEYS[4], ttl)
-redis.call('SET', KEYS[5], '1', 'EX', ttl * tonumber(ARGV[8]))
 if ARGV[7] == '1' then redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[2], 'EX', ttl) end
 return {'ok', ARGV[1]}
 """
@@ -80,16 +78,15 @@ if ARGV[3] ~= '' then
 end
 local done = redis.call('HINCRBY', KEYS[1], 'done', 1)
 local now, ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
-redis.call('HSET', KEYS[1], 'expires', tostring(now + ttl))
-for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ttl) end
-redis.call('EXPIRE', KEYS[7], ttl * tonumber(ARGV[7]))
 local status = redis.call('HGET', KEYS[1], 'status')
 if done < tonumber(redis.call('HGET', KEYS[1], 'total')) or status == 'canceled' then
   return 1
 end
 local final = 'succeeded'
 if tonumber(redis.call('HGET', KEYS[1], 'failed') or '0') >= done then final = 'failed' end
-redis.call('HSET', KEYS[1], 'status', final, 'finished', ARGV[4])
+redis.call('HSET', KEYS[1], 'status', final, 'finished', ARGV[4], 'expires', tostring(now + ttl))
+for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ttl) end
+redis.call('SET', KEYS[7], '1', 'EX', ttl * tonumber(ARGV[7]))
 redis.call('ZREM', KEYS[5], ARGV[6])
 redis.call('ZREM', KEYS[6], ARGV[6])
 return 2
@@ -106,6 +103,7 @@ if status == 'queued' or status == 'running' then
   redis.call('ZREM', KEYS[4], ARGV[3])
   for i = 5, 6 do redis.call('EXPIRE', KEYS[i], ttl) end
   redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('SET', KEYS[7], '1', 'EX', ttl * tonumber(ARGV[4]))
 end
 return status
 """
@@ -156,7 +154,6 @@ class RedisJobStore(JobStore):
 
     async def submit(self, sub: Submission) -> Job:
         job, ttl = sub.job, int(self.limits.ttl_s)
-        job = replace(job, expires_at=self._clock() + ttl)
         spec = job.spec
         with _unavailable():
             keys = [
@@ -206,9 +203,10 @@ class RedisJobStore(JobStore):
         job = await self.get(job_id)
         keys = [_key("job", job_id), _key("job", job_id, "in"), _key("active")]
         keys += [_key("active", job.spec.client)]
-        keys += [_key("job", job_id, "out"), _key("job", job_id, "err")]
+        keys += [_key("job", job_id, "out"), _key("job", job_id, "err"), _key("gone", job_id)]
+        args: list[Arg] = [self._clock(), int(self.limits.ttl_s), job_id, GONE_TTL_FACTOR]
         with _unavailable():
-            await self._cancel(keys=keys, args=[self._clock(), int(self.limits.ttl_s), job_id])
+            await self._cancel(keys=keys, args=args)
         return await self.get(job_id)
 
     async def queued_pages(self) -> int:
@@ -283,7 +281,6 @@ class RedisJobStore(JobStore):
         inputs = {str(n): encode_tagged(p) for n, p in enumerate(pages, start=1)}
         async with self._client.pipeline(transaction=True) as pipe:
             pipe.hset(_key("job", job_id, "in"), mapping=inputs)  # type: ignore[arg-type]
-            pipe.expire(_key("job", job_id, "in"), ttl)
             for page in inputs:
                 pipe.xadd(self._stream, {"job": job_id, "page": page})
             await pipe.execute()

@@ -21,7 +21,7 @@ FULL_RETRY_AFTER_S = 10  # Retry-After when the job limits are reached (jobs tak
 class Limits:
     max_jobs: int  # unfinished jobs in total
     max_jobs_per_client: int
-    ttl_s: float  # a job is kept this long after it finished or last progressed
+    ttl_s: float  # a job is kept this long after it finished
 
 
 @dataclass(frozen=True)
