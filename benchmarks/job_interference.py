@@ -1,15 +1,17 @@
 """Does a long job starve interactive requests? (issue 13)
 
-Against a running server: N closed-loop clients send single images to /v1/ocr
-(benchmarks/http_load.py) for ``--duration`` seconds, alternately without and with a
-``--pages``-page job running (submitted to /v1/jobs just before the loaded phase, cancelled
-after it so the next phase starts clean). Reports interactive p50/p95/p99 and throughput per
-phase, and the job pages read during each loaded phase. Alternating phases, repeated
-(``--rounds``), because this shared machine's speed drifts between minutes.
+Against a running server: N closed-loop clients send single images (text-line crops:
+interactive calls) to /v1/ocr (benchmarks/http_load.py) for ``--duration`` seconds,
+alternately without and with a ``--pages``-page job running (submitted to /v1/jobs just
+before the loaded phase, cancelled after it so the next phase starts clean). Reports
+interactive p50/p95/p99 and throughput per phase, and the job pages read during each loaded
+phase. Alternating phases, repeated (``--rounds``): this shared machine's speed drifts
+between minutes.
 
     OCR_CACHE_MEMORY_BYTES=0 OCR_INTRA_OP_THREADS=2 ocr serve --port 18080 &
     .venv/bin/python benchmarks/job_interference.py --server http://127.0.0.1:18080 \
-        --dataset sroie_train_dev --limit 20 --clients 8 --duration 45 --pages 100 --rounds 2
+        --dataset sroie_train_line_crops --limit 64 --clients 8 --duration 45 --pages 100 \
+        --rounds 2 --pid $SERVER_PID
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def load_phase(args: argparse.Namespace, label: str) -> dict[str, Any]:
     cmd += ["--limit", str(args.limit), "--clients", str(args.clients)]
     cmd += ["--duration", str(args.duration), "--warmup", str(args.clients)]
     cmd += ["--label", label, "--json", str(out)]
+    if args.pid:
+        cmd += ["--pid", str(args.pid)]
     subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL)  # exit 1 on any 429: kept
     result: dict[str, Any] = json.loads(out.read_text())
     return result
@@ -63,6 +67,7 @@ def phase(args: argparse.Namespace, label: str, with_job: bool) -> dict[str, Any
         "status": result["status"],
         "throughput_rps": round(result["throughput_rps"], 3),
         **{k: result["latency_ms"][k] for k in ("p50", "p95", "p99")},
+        "server_cpu_ms_per_ok": result.get("cpu", {}).get("server_cpu_ms_per_ok"),
         "foreign_cpu_pct": result.get("cpu", {}).get("foreign_cpu_pct"),
     }
     if with_job:
@@ -77,13 +82,14 @@ def phase(args: argparse.Namespace, label: str, with_job: bool) -> dict[str, Any
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--server", default="http://127.0.0.1:18080")
-    ap.add_argument("--dataset", default="sroie_train_dev")
-    ap.add_argument("--limit", type=int, default=20)
+    ap.add_argument("--dataset", default="sroie_train_line_crops")
+    ap.add_argument("--limit", type=int, default=64)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--duration", type=float, default=45)
     ap.add_argument("--pages", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--out", default="/tmp/job_interference")
+    ap.add_argument("--pid", type=int, default=0, help="server PID: its CPU and the machine's")
     args = ap.parse_args()
     Path(args.out).mkdir(parents=True, exist_ok=True)
     rows = []

@@ -254,6 +254,13 @@ class Settings(BaseSettings):
         description="Job pages this replica reads at once (behind interactive requests); "
         "0 = it only accepts and answers jobs.",
     )
+    job_lag_s: float = Field(
+        10.0,
+        ge=0,
+        le=60,
+        description="Job pages queue in the batchers as if they came this much later "
+        "(interactive requests go first); 0 = arrival order.",
+    )
     job_max_pages: int = Field(300, ge=1, description="Pages in one job (413 above).")
     job_max_bytes: int = Field(
         64 * 1024 * 1024, gt=0, description="Largest POST /v1/jobs body (all files)."

@@ -11,7 +11,7 @@ session has exactly one owner and never runs on the event loop. Guarantees:
   in arrival order: fair queueing per row between all requests (tried) gave receipts at 8
   clients a higher p95 and no more throughput (docs/benchmarks.md).
 - Background work (the pages of asynchronous jobs) is put in line ``lag_s`` later than it came
-  (runtime: 10 s), so every interactive item queued meanwhile goes
+  (OCR_JOB_LAG_S, 10 s), so every interactive item queued meanwhile goes
   first, and a job page waiting longer than that still gets its turn (no starvation).
 - Items whose future was cancelled (client gone, request timed out) are dropped before they
   cost compute.

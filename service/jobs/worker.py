@@ -82,6 +82,17 @@ class JobWorker:
                 await asyncio.sleep(IDLE_S)
 
     async def _process(self, task: PageTask) -> None:
+        """One page; cancelled (stop()), it goes back to the queue whatever step it was at
+        (recording is idempotent: a page released after its outcome was written is only
+        acknowledged when it comes round again)."""
+        try:
+            await self._handle(task)
+        except asyncio.CancelledError:
+            await asyncio.shield(self.store.release(task))
+            self._metrics.job_pages.labels("released").inc()
+            raise
+
+    async def _handle(self, task: PageTask) -> None:
         try:
             job = await self.store.get(task.job_id)
         except (JobNotFound, JobExpired):
@@ -90,12 +101,7 @@ class JobWorker:
             await self.store.drop(task)
             return
         await self.store.started(job.id)
-        try:
-            outcome = await self._read(job, task)
-        except asyncio.CancelledError:
-            await asyncio.shield(self.store.release(task))
-            self._metrics.job_pages.labels("released").inc()
-            raise
+        outcome = await self._read(job, task)
         self._metrics.job_pages.labels("error" if isinstance(outcome, PageError) else "ok").inc()
         finished = await self.store.finish(task, job.spec.client, outcome)
         if finished is not None:

@@ -61,8 +61,7 @@ class State(StrEnum):
 HASH_INLINE_BYTES = 256 * 1024  # larger uploads are hashed off the event loop
 PRIOR_UNITS_PER_S = 0.5  # the rate assumed until measured: ~0.4 receipts/s (2 cores do ~2)
 RELEASE_IDLE_S = 2.0  # memory goes back to the OS after this long without work
-BACKGROUND_LAG_S = 10.0  # job pages queue as if they came this much later (batcher.py)
-BACKGROUND_STAGES = 3  # a background request may wait BACKGROUND_LAG_S more at each stage
+BACKGROUND_STAGES = 3  # a background request may wait OCR_JOB_LAG_S more at each stage
 
 
 @dataclass(frozen=True)
@@ -320,7 +319,7 @@ class Runtime:
     ) -> Answer:
         """``tenant`` (the API key's id) partitions the cache and the single flight;
         ``background`` (job pages) queues the engine work behind interactive requests."""
-        lag_s = BACKGROUND_LAG_S if background else 0.0
+        lag_s = self.settings.job_lag_s if background else 0.0
         limit_s = self.settings.request_timeout_s + BACKGROUND_STAGES * lag_s
         served = self.resolve(model_set)
         self.check_options(options)

@@ -102,12 +102,13 @@ def _page(text: str) -> bytes:
     return buf.getvalue()
 
 
-def _replicas(url: str, tmp: Path) -> list[ServeProcess]:
+def _replicas(url: str, tmp: Path, claim_idle_s: float = 3) -> list[ServeProcess]:
     env = {
         "OCR_REDIS_URL": url,
-        "OCR_JOB_CLAIM_IDLE_S": "3",
+        "OCR_JOB_CLAIM_IDLE_S": str(claim_idle_s),
         "OCR_JOB_WORKERS": "1",
         "OCR_CPU_WORKERS": "1",
+        "OCR_SHUTDOWN_DELAY_S": "0",
     }
     procs = [ServeProcess(tmp / f"replica{i}.log", env=env) for i in range(2)]
     with ThreadPoolExecutor(2) as pool:
@@ -151,6 +152,31 @@ def test_a_replica_killed_mid_job_loses_no_page(tmp_path: Path) -> None:
             assert r.hlen(f"{PREFIX}job:{job_id}:out") == 6  # one outcome per page
             assert r.xpending(PREFIX + "pages", GROUP)["pending"] == 0
             assert "took over page" in b.tail(20000)
+        finally:
+            a.stop()
+            b.stop()
+
+
+def test_sigterm_gives_the_pages_being_read_back_at_once(tmp_path: Path) -> None:
+    """Drain: the page a replica was reading goes back to the queue when it stops, so the
+    other finishes the job long before the 60 s claim timeout could have taken it over."""
+    pages = [_page(w) for w in WORDS[:4]]
+    with RedisServer() as rs:
+        a, b = _replicas(rs.url, tmp_path, claim_idle_s=60)
+        try:
+            r = redis.Redis.from_url(rs.url)
+            job_id = httpx.post(f"{a.url}/v1/jobs", files=_files(*pages), timeout=30).json()["id"]
+            assert a.proc is not None
+            deadline = time.monotonic() + 60
+            while _pending_of(r, a.proc.pid) == 0:
+                assert time.monotonic() < deadline, a.tail()
+                time.sleep(0.02)
+            a.proc.send_signal(signal.SIGTERM)
+            assert a.proc.wait(30) in (0, -signal.SIGTERM), a.tail()  # uvicorn re-raises it
+            done = _poll(b, job_id, timeout_s=45)
+            assert done["status"] == "succeeded", done
+            assert done["progress"]["pages_done"] == 4
+            assert "took over page" not in b.tail(20000)
         finally:
             a.stop()
             b.stop()
