@@ -19,6 +19,10 @@ import pikepdf
 from service.documents.boxes import words
 
 HALF_EM = 0.5  # every glyph's advance, in ems (DW 500)
+# the baseline sits this far above the box's bottom (in 1/1000 em): extractors take a word's
+# height from the font's ascent and descent, and poppler puts a descent of its own under a
+# font that declares none, which took words below their boxes
+DESCENT_MILLI = 200
 CMAP_CHUNK = 100  # entries per bfchar block (the CMap format's limit)
 MAX_CIDS = 0xFFFE
 MIN_GAP = 0.05  # a space between touching words still gets this much of an em
@@ -47,11 +51,11 @@ class GlyphlessFont:
             Type=pikepdf.Name.FontDescriptor,
             FontName=pikepdf.Name.OcrGlyphless,
             Flags=4,
-            FontBBox=[0, 0, 500, 1000],
+            FontBBox=[0, -DESCENT_MILLI, 500, 1000 - DESCENT_MILLI],
             ItalicAngle=0,
-            Ascent=1000,
-            Descent=0,
-            CapHeight=1000,
+            Ascent=1000 - DESCENT_MILLI,
+            Descent=-DESCENT_MILLI,
+            CapHeight=1000 - DESCENT_MILLI,
             StemV=80,
         )
         cid_font = pikepdf.Dictionary(
@@ -119,12 +123,13 @@ def _line(line: dict[str, Any], font: GlyphlessFont) -> list[str]:
     ops = []
     for i, (text, quad) in enumerate(quads):
         up = quad[0] - quad[3]
-        ops.append(_show(font.encode(text), quad[3], quad[2] - quad[3], up, len(text)))
+        base = quad[3] + up * (DESCENT_MILLI / 1000)
+        ops.append(_show(font.encode(text), base, quad[2] - quad[3], up, len(text)))
         if i + 1 < len(quads):
             gap = quads[i + 1][1][3] - quad[2]
             if float(np.dot(gap, quad[2] - quad[3])) <= 0:  # touching or overlapping
                 gap = (quad[2] - quad[3]) / max(1, len(text)) * MIN_GAP
-            ops.append(_show(font.encode(" "), quad[2], gap, up, 1))
+            ops.append(_show(font.encode(" "), quad[2] + up * (DESCENT_MILLI / 1000), gap, up, 1))
     return ops
 
 
