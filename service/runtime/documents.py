@@ -1,24 +1,23 @@
-"""The pages of one PDF through the served flow: rendered on the CPU pool, read with the same
-batchers as images, ``at_once`` pages at a time (so their crops share det, cls and rec batches,
-and at most that many pages' pixels are held: admission counted the largest ones)."""
+"""The server's ``PageSteps`` (documents/reading.py): a PDF's pages read at once on the batchers,
+so their crops share det, cls and rec batches; rendering on the CPU pool; at most ``at_once``
+pages rendered or being read at a time (admission counted that many of the largest pages)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
-from service.documents.document import page_document, skipped_page
-from service.documents.pdf import PageInfo, PdfSource
-from service.fields.document import result_document
-from service.ocr.types import OcrOptions, OcrResult
-from service.runtime.batched import ServedSet
+from service.documents.reading import Doc
+from service.ocr.types import Image, OcrOptions, OcrResult
+from service.runtime.batched import ServedSet, on_pool
 
 T = TypeVar("T")
+PS = ParamSpec("PS")
 
 
-class PageReader:
+class ServedPages:
     def __init__(
         self,
         served: ServedSet,
@@ -31,35 +30,30 @@ class PageReader:
         self._window = asyncio.Semaphore(at_once)
         self._observe = observe
 
-    async def read(
-        self, source: PdfSource, options: OcrOptions, skip_text_pages: bool
-    ) -> list[dict[str, Any]]:
-        """Every selected page's document, in page order; the first failure cancels the rest."""
+    @property
+    def model_set(self) -> str:
+        return self.served.name
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return self.served.pipeline.versions
+
+    async def cpu(self, fn: Callable[PS, T], *args: PS.args, **kwargs: PS.kwargs) -> T:
+        return await on_pool(self._cpu, fn, *args, **kwargs)
+
+    async def read(self, image: Image, options: OcrOptions) -> OcrResult:
+        result = await self.served.read(image, options)
+        self._observe(result)
+        return result
+
+    async def each(self, calls: Sequence[Callable[[], Awaitable[Doc]]]) -> list[Doc]:
         try:
             async with asyncio.TaskGroup() as group:
-                tasks = [
-                    group.create_task(self._page(source, page, options, skip_text_pages))
-                    for page in source.pages
-                ]
+                tasks = [group.create_task(self._windowed(call)) for call in calls]
         except BaseExceptionGroup as failed:
             raise failed.exceptions[0] from None
         return [t.result() for t in tasks]
 
-    async def _page(
-        self, source: PdfSource, page: PageInfo, options: OcrOptions, skip: bool
-    ) -> dict[str, Any]:
-        served = self.served
-        if skip and page.text_layer:
-            text = await self._on_cpu(source.text, page)
-            return skipped_page(page, text, served.name, served.pipeline.versions)
-        loop = asyncio.get_running_loop()
+    async def _windowed(self, call: Callable[[], Awaitable[Doc]]) -> Doc:
         async with self._window:
-            start = loop.time()
-            image = await self._on_cpu(source.render, page)
-            render_ms = (loop.time() - start) * 1000
-            result = await served.read(image, options)
-        self._observe(result)
-        return page_document(result_document(result, options), page, render_ms)
-
-    async def _on_cpu(self, fn: Callable[[PageInfo], T], page: PageInfo) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._cpu, fn, page)
+            return await call()

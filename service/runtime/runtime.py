@@ -30,9 +30,9 @@ from models.registry.catalogue import Catalogue, CatalogueError
 from service import __version__
 from service.batching.policy import BatchPolicy
 from service.cache import ResultCache, cache_key, image_digest, make_cache
-from service.documents.document import pdf_document
 from service.documents.options import PdfOptions
 from service.documents.pdf import PageInfo, PdfSource
+from service.documents.reading import read_pdf
 from service.fields.document import result_document
 from service.metrics import Metrics
 from service.ocr import export
@@ -48,8 +48,8 @@ from service.runtime.admission import (
     document_cost,
     estimate,
 )
-from service.runtime.batched import Flow, ServedSet
-from service.runtime.documents import PageReader
+from service.runtime.batched import Flow, ServedSet, on_pool
+from service.runtime.documents import ServedPages
 from service.runtime.errors import NotReady, Overloaded, Timeout, TooCostly, UnknownModelSet
 from service.runtime.loader import catalogue_from_settings, load_pipeline, missing_runtime
 from service.runtime.memory import IdleRelease, trim_heap
@@ -363,8 +363,7 @@ class Runtime:
 
     async def on_cpu(self, fn: Callable[PS, T], *args: PS.args, **kwargs: PS.kwargs) -> T:
         """``fn`` on the CPU pool (work too long for the event loop: rendering a format)."""
-        call = functools.partial(fn, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._cpu, call)
+        return await on_pool(self._cpu, fn, *args, **kwargs)
 
     async def _off_loop(self, fn: Callable[[bytes], T], data: bytes) -> T:
         """``fn(data)`` inline for small uploads, on the CPU pool for large ones."""
@@ -404,19 +403,15 @@ class Runtime:
     ) -> dict[str, Any]:
         """Open (every limit checked, nothing rendered) -> admission by the cost of all its
         pages -> the pages through the batchers -> the PDF's document."""
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        source = await loop.run_in_executor(self._cpu, PdfSource.open, data, pdf, self.pdf_limits)
+        at_once = self.settings.pdf_pages_at_once
+        steps = ServedPages(served, self._cpu, at_once, self._observe)
+        source = await steps.cpu(PdfSource.open, data, pdf, self.pdf_limits)
         try:
             read = [p for p in source.pages if not (pdf.skip_text_pages and p.text_layer)]
-            cost = self._pdf_cost(served, read, options, len(data))
-            reader = PageReader(served, self._cpu, self.settings.pdf_pages_at_once, self._observe)
-            with self._admitted(cost):
-                pages = await reader.read(source, options, pdf.skip_text_pages)
+            with self._admitted(self._pdf_cost(served, read, options, len(data))):
+                return await read_pdf(steps, source, options, pdf.skip_text_pages)
         finally:
             self._cpu.submit(source.close)  # PDFium's lock may be held by a render still running
-        total_ms = (loop.time() - start) * 1000
-        return pdf_document(pages, served.name, served.pipeline.versions, total_ms)
 
     def _pdf_cost(
         self, served: ServedSet, pages: list[PageInfo], options: OcrOptions, body: int
