@@ -58,6 +58,16 @@ if [[ $DEV == 1 ]] && ! fc-list :lang=zh 2>/dev/null | grep -q .; then
     log "no CJK font found and cannot apt-get install one: Chinese rendering tests will skip"
   fi
 fi
+# The searchable-PDF tests read our PDFs back with poppler's pdftotext.
+if [[ $DEV == 1 ]] && ! command -v pdftotext >/dev/null; then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    log "installing poppler-utils (pdftotext) for the searchable-PDF tests"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null
+  else
+    log "pdftotext not found and cannot apt-get install it: the searchable-PDF tests will fail"
+  fi
+fi
 # PaddleX's serving schemas for the POST /ocr protocol test (tests/integration/
 # test_paddlex_serving.py): an isolated venv, like the benchmark peers; never the service's deps.
 PADDLEX_PIN="paddlex[serving]==3.7.2"

@@ -14,11 +14,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.registry.catalogue import DEFAULT_CATALOGUE
 from models.registry.store import default_store_root
+from service.documents.options import PdfLimits, PdfOptions
 from service.ocr.decode import DecodeLimits
 from service.ocr.types import OPTION_NAMES, DetOptions, OcrOptions
 
 # The reading flow's own defaults (service/ocr): each value is written once, there.
 _OPT, _DET, _LIM = OcrOptions(), DetOptions(), DecodeLimits()
+_PDF, _PDF_LIM = PdfOptions(), PdfLimits()  # and the document layer's (service/documents)
 
 
 class Settings(BaseSettings):
@@ -107,6 +109,26 @@ class Settings(BaseSettings):
         _LIM.max_pixels, gt=0, description="Largest width*height decoded."
     )
     max_image_side: int = Field(_LIM.max_side, gt=0, description="Largest width or height decoded.")
+
+    # PDF input (issue 12)
+    max_pdf_pages: int = Field(
+        _PDF_LIM.max_pages, ge=1, description="Pages read from one PDF (those selected); more: 413."
+    )
+    pdf_dpi: int = Field(
+        _PDF.dpi, ge=36, le=600, description="Resolution PDF pages are rendered at (request: dpi)."
+    )
+    skip_text_pages: bool = Field(
+        _PDF.skip_text_pages,
+        description="Leave PDF pages that already have a text layer unread (their own text is "
+        "returned).",
+    )
+    pdf_pages_at_once: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Pages of one PDF rendered and read at once (they share batches; each holds "
+        "its pixels).",
+    )
 
     # pipeline defaults (each overridable per request)
     det_limit_side_len: int = Field(
@@ -302,6 +324,13 @@ class Settings(BaseSettings):
     def ocr_options(self) -> OcrOptions:
         """The reading options every request starts from (requests override them)."""
         return OcrOptions().updated({k: v for k, v in self if k in OPTION_NAMES})
+
+    def pdf_options(self) -> PdfOptions:
+        """How every request's PDF becomes pages (requests override dpi, pages, skipping)."""
+        return PdfOptions(dpi=self.pdf_dpi, skip_text_pages=self.skip_text_pages)
+
+    def pdf_limits(self) -> PdfLimits:
+        return PdfLimits(self.max_pdf_pages, self.decode_limits())
 
     def decode_limits(self) -> DecodeLimits:
         return DecodeLimits(

@@ -1,17 +1,20 @@
-"""Request bodies -> (image bytes, options). Three ways in, one result:
+"""Request bodies -> (image or PDF bytes, options). Three ways in, one result:
 
 - ``multipart/form-data``: file field(s) ``file`` (batch: ``file`` or ``files``, repeated) and an
   optional ``options`` field holding the options as JSON;
-- ``application/json``: ``{"image": "<base64>", "options": {...}}`` (batch: ``"images": [...]``);
-- a raw image body (``image/*`` or ``application/octet-stream``), options as query parameters.
+- ``application/json``: ``{"image": "<base64>", "options": {...}}`` (batch: ``"images": [...]``;
+  a PDF goes in the same field, also as a ``data:application/pdf;base64,`` URL);
+- a raw body (``image/*``, ``application/pdf`` or ``application/octet-stream``), options as query
+  parameters.
 
 Query parameters set options for every form; options in the body win. Images are never fetched
 from a URL. Size limits are enforced while the body streams in (api/middleware.py).
 
 Hostile input (issue 16): JSON nested deeper than ``MAX_JSON_DEPTH`` is refused before it is
-parsed (the parser recurses); text, markup (SVG, HTML, XML) and PDF are refused as not images
-(415) however they arrive; in a batch, an item that is not valid base64 or not an image fails on
-its own and the others are read.
+parsed (the parser recurses); text and markup (SVG, HTML, XML) are refused as not images
+(415) however they arrive (a PDF is read: what a body is comes from its bytes, not its label);
+in a batch, an item that is not valid base64 or not an image fails on its own and the others
+are read.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from service.api.schemas import BatchJsonRequest, OcrJsonRequest, OcrOptionsIn
 from service.ocr.decode import sniff_format
 from service.ocr.errors import OcrError, UnsupportedMediaType
 
-RAW_TYPES = ("image/", "application/octet-stream")
+RAW_TYPES = ("image/", "application/pdf", "application/octet-stream")
 MAX_JSON_DEPTH = 64
 TEXT_SNIFF_BYTES = 1024
 Item = bytes | OcrError  # one image's bytes, or why it cannot be read (batches go on without it)
@@ -56,7 +59,8 @@ async def read_request(
     else:
         shown = ctype or "none"
         raise UnsupportedMediaType(
-            f"content type {shown!r}: send multipart/form-data, application/json or an image body"
+            f"content type {shown!r}: send multipart/form-data, application/json, "
+            "an image or a PDF body"
         )
     return [_screen(i) for i in images], _options({**query, **body_opts})
 
@@ -69,16 +73,13 @@ def only(items: list[Item]) -> bytes:
 
 
 def _screen(item: Item) -> Item:
-    """Text, markup and PDF are not images, whichever way they were sent: 415."""
+    """Text and markup are not images, whichever way they were sent: 415."""
     if isinstance(item, OcrError):
         return item
-    fmt = sniff_format(item)
-    if fmt == "PDF":
-        return UnsupportedMediaType("a PDF is not an image: rasterise its pages first")
-    if fmt is None and item and _is_text(item[:TEXT_SNIFF_BYTES]):
+    if sniff_format(item) is None and item and _is_text(item[:TEXT_SNIFF_BYTES]):
         return UnsupportedMediaType(
             "text or markup (SVG, HTML, XML) is not an image: "
-            "send JPEG, PNG, WebP, BMP, TIFF or GIF"
+            "send JPEG, PNG, WebP, BMP, TIFF, GIF or PDF"
         )
     return item
 

@@ -9,28 +9,36 @@ Headers: ``Idempotency-Key`` (the same key and body return the same job; another
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, Response
 
 from service.api.body import read_request
 from service.api.errors import STATUS, InvalidRequest, TooManyImages, public_message
 from service.api.schemas import (
     NOT_READING_OPTIONS,
+    WORD_FORMATS,
     ErrorResponse,
+    Format,
     JobOut,
     JobResultOut,
     OcrOptionsIn,
 )
-from service.jobs.errors import JobNotFound, TooManyPages
+from service.documents.document import PAGE_BREAK
+from service.documents.errors import TooManyPages
+from service.documents.formats import CONTENT_TYPES, render_document
+from service.documents.options import PdfOptions
+from service.jobs.errors import JobNotFound
 from service.jobs.jobs import Jobs, Submitted
 from service.jobs.model import Job, JobSpec, Outcome, PageError
 from service.jobs.source import Upload
+from service.runtime.runtime import Runtime
 
 router = APIRouter()
 
@@ -61,8 +69,10 @@ async def submit(request: Request) -> Response:
     key = request.headers.get("idempotency-key", "")
     if len(key) > MAX_IDEMPOTENCY_KEY:
         raise InvalidRequest(f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters")
-    spec = _spec(request, opts)
-    job = await jobs.submit(Submitted(uploads, spec, key, _digest(uploads, spec)))
+    spec, pdf = _spec(request, opts), opts.to_pdf_options(_runtime(request).pdf_options)
+    if pdf.skip_text_pages:
+        raise InvalidRequest("skip_text_pages is for /v1/ocr: a job reads every selected page")
+    job = await jobs.submit(Submitted(uploads, spec, pdf, key, _digest(uploads, spec, pdf)))
     headers = {"Location": f"/v1/jobs/{job.id}", "Retry-After": str(jobs.poll_after(job))}
     return JSONResponse(_status_doc(job, []), 202, headers=headers)
 
@@ -91,14 +101,18 @@ async def result(
     job_id: str,
     page_from: int = Query(1, ge=1),
     page_to: int | None = Query(None, ge=1),
-    format: str = Query("json", pattern="^(json|text)$"),
+    format: Annotated[Format, Query()] = "json",
 ) -> Response:
     jobs = _jobs(request)
+    if format == "pdf":
+        return await _searchable(request, jobs, _checked(job_id))
     span = jobs.settings.job_result_pages
     last = min(page_to or page_from + span - 1, page_from + span - 1)
     job, outcomes = await jobs.result(_checked(job_id), page_from, last)
-    if format == "text":
-        return PlainTextResponse(_text(outcomes))
+    if format != "json":
+        doc = _document(job, page_from, outcomes, format)
+        body = await _runtime(request).on_cpu(render_document, format, doc, b"")
+        return Response(body, media_type=CONTENT_TYPES[format])
     end = min(page_to or job.pages_total, job.pages_total)
     last = page_from + len(outcomes) - 1
     following = last + 1 if last < end else None
@@ -130,6 +144,40 @@ async def _read(request: Request, max_pages: int) -> tuple[list[Upload], OcrOpti
         raise TooManyPages(f"more than {max_pages} pages in one job (OCR_JOB_MAX_PAGES)") from exc
 
 
+async def _searchable(request: Request, jobs: Jobs, job_id: str) -> Response:
+    """The searchable PDF of a one-file job (all its pages: a PDF is one document)."""
+    job = await jobs.store.get(job_id)
+    original = await jobs.original(job_id)
+    if original is None or job.spec.pdf_pages:
+        raise InvalidRequest(
+            "format=pdf needs a job of one file with every page read: use json, text, hocr "
+            "or alto (or /v1/ocr with format=pdf)"
+        )
+    job, outcomes = await jobs.result(job_id, 1, job.pages_total)
+    doc = _document(job, 1, outcomes, "pdf")
+    body = await _runtime(request).on_cpu(render_document, "pdf", doc, original)
+    return Response(body, media_type=CONTENT_TYPES["pdf"])
+
+
+def _document(job: Job, first: int, outcomes: list[Outcome | None], fmt: str) -> dict[str, Any]:
+    """The pages read, as one document (service/documents/document.py) for the renderers;
+    for text, a failed page is an empty page (pages stay where they are, split by \f)."""
+    pages = []
+    for n, outcome in enumerate(outcomes, start=first):
+        if isinstance(outcome, bytes):
+            pages.append({**json.loads(outcome), "page": n, "text_layer": False})
+        elif fmt == "text":
+            pages.append({"text": ""})
+    model = next((p for p in pages if "model_set" in p), {"model_set": "", "model_versions": {}})
+    doc = {"model_set": model["model_set"], "model_versions": model["model_versions"]}
+    return {**doc, "text": PAGE_BREAK.join(p["text"] for p in pages), "pages": pages}
+
+
+def _runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
 def _checked(job_id: str) -> str:
     if not _JOB_ID.match(job_id):
         raise JobNotFound(f"no job {job_id[:40]}")
@@ -141,17 +189,24 @@ def _spec(request: Request, opts: OcrOptionsIn) -> JobSpec:
     tenant = str(state.get("tenant", ""))
     client = tenant or (request.client.host if request.client else "")
     overrides = opts.model_dump(exclude_none=True, exclude=NOT_READING_OPTIONS)
+    if opts.format in WORD_FORMATS:  # submitted for hOCR, ALTO or PDF: locate the words
+        overrides["word_boxes"] = True
     callback = request.headers.get("callback-url", "")
-    return JobSpec(opts.model_set, overrides, tenant, client, callback)
+    return JobSpec(opts.model_set, overrides, tenant, client, callback, opts.pages or "")
 
 
-def _digest(uploads: list[Upload], spec: JobSpec) -> str:
+def _digest(uploads: list[Upload], spec: JobSpec, pdf: PdfOptions) -> str:
     """What an Idempotency-Key is bound to: every page's bytes and the options."""
     h = hashlib.sha256()
     for upload in uploads:
         h.update(upload if isinstance(upload, bytes) else upload.message.encode())
         h.update(b"\0")
-    head = {"model_set": spec.model_set, "options": spec.overrides, "callback": spec.callback}
+    head = {
+        "model_set": spec.model_set,
+        "options": spec.overrides,
+        "callback": spec.callback,
+        "pdf": dataclasses.asdict(pdf),
+    }
     h.update(json.dumps(head, sort_keys=True).encode())
     return h.hexdigest()
 
@@ -200,9 +255,3 @@ def _result_body(
     head = json.dumps({"id": job.id, "status": job.status.value})[:-1].encode()
     tail = json.dumps(following).encode()
     return head + b',"pages":[' + items + b'],"next_page_from":' + tail + b"}"
-
-
-def _text(outcomes: list[Outcome | None]) -> str:
-    """Each page's text; pages separated by a form feed (as pdftotext does)."""
-    texts = [json.loads(o)["text"] if isinstance(o, bytes) else "" for o in outcomes]
-    return "\f".join(texts) + "\n"

@@ -7,14 +7,16 @@ through the very same path as /v1/ocr (admission, cache, batchers). The response
 ``{"logId", "errorCode": 0, "errorMsg": "Success", "result": {"ocrResults": [{"prunedResult":
 ...}], "dataInfo": ...}}`` with ``prunedResult`` in PaddleX's key names (``rec_texts``,
 ``rec_scores``, ``rec_polys``, ``rec_boxes``, ``dt_polys``, ...); errors are in the protocol's
-shape (api/errors.py). ``file`` is base64; a URL only under OCR_PADDLEX_FILE_URL_ALLOW.
+shape (api/errors.py). ``file`` is base64; a URL only under OCR_PADDLEX_FILE_URL_ALLOW. A PDF
+(``fileType`` 0, or a file whose bytes say PDF) is read like a PDF on /v1/ocr (the server's
+dpi, every page up to OCR_MAX_PDF_PAGES): one ``ocrResults`` entry per page, ``dataInfo`` the
+protocol's PDFInfo.
 Document orientation and unwarping models are not part of this service: asking for them is a
 422, not a silent no.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -31,11 +33,14 @@ from service.allowlist import UrlAllowList
 from service.api.body import json_depth
 from service.api.errors import InvalidRequest
 from service.api.schemas import OcrOptionsIn, PaddleXOcrRequest, PaddleXResponse
+from service.documents.document import pages_of
+from service.documents.errors import InvalidPdf
+from service.documents.pdf import PdfSource
 from service.logs import request_id
 from service.ocr.decode import decode_image, sniff_format
 from service.ocr.errors import PayloadTooLarge, UnsupportedMediaType
 from service.ocr.types import OcrOptions
-from service.runtime.runtime import Answer, Runtime
+from service.runtime.runtime import Runtime
 
 router = APIRouter()
 
@@ -64,21 +69,22 @@ async def paddlex_ocr(request: Request) -> Response:
     req = _parse(await request.body())
     options = _options(req).to_options(rt.options)
     data = await _file(req, rt)
-    _check_type(req, data)
+    pdf = rt.pdf_options if _is_pdf(req, data) else None
+    tenant = str(request.scope.get("state", {}).get("tenant", ""))
     with rt.admit(1):
-        answer = await rt.ocr(
-            data, None, options, str(request.scope.get("state", {}).get("tenant", ""))
-        )
+        answer = await rt.ocr(data, None, options, tenant, pdf)
+    pages = pages_of(answer.doc)
     visualize = req.visualize is not False  # PaddleX serves images unless told not to
-    images = await asyncio.get_running_loop().run_in_executor(
-        None, _images, data, answer.doc, rt, visualize
-    )
-    result = {"prunedResult": pruned_result(answer, options), **images}
+    images = await rt.on_cpu(_images, data, pages, rt, visualize)
+    results = [
+        {"prunedResult": pruned_result(page, options), **image}
+        for page, image in zip(pages, images, strict=True)
+    ]
     body = {
         "logId": req.logId or request_id.get(),
         "errorCode": 0,
         "errorMsg": "Success",
-        "result": {"ocrResults": [result], "dataInfo": _data_info(answer)},
+        "result": {"ocrResults": results, "dataInfo": _data_info(pages, pdf is not None)},
     }
     return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
 
@@ -135,10 +141,12 @@ async def _fetch(url: str, allow: str, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def _check_type(req: PaddleXOcrRequest, data: bytes) -> None:
+def _is_pdf(req: PaddleXOcrRequest, data: bytes) -> bool:
+    """What the file is comes from its bytes; ``fileType`` 0 must then be a PDF."""
     is_pdf = sniff_format(data) == "PDF"
-    if req.fileType == 0 or is_pdf:
-        raise UnsupportedMediaType("PDF input (fileType 0) is not served yet: send page images")
+    if req.fileType == 0 and not is_pdf:
+        raise InvalidPdf("fileType is 0 (PDF) but the file is not a PDF")
+    return is_pdf
 
 
 def _box(poly: list[list[float]]) -> list[int]:
@@ -150,10 +158,10 @@ def _ints(poly: list[list[float]]) -> list[list[int]]:
     return [[round(x), round(y)] for x, y in poly]
 
 
-def pruned_result(answer: Answer, options: OcrOptions) -> dict[str, Any]:
-    """Our document in PaddleX's ``prunedResult`` key names (OCRResult.json, input path and
-    page index pruned)."""
-    lines = answer.doc["lines"]
+def pruned_result(page: dict[str, Any], options: OcrOptions) -> dict[str, Any]:
+    """One page of our document in PaddleX's ``prunedResult`` key names (OCRResult.json,
+    input path and page index pruned)."""
+    lines = page["lines"]
     polys = [_ints(ln["polygon"]) for ln in lines]
     angles = [int(ln["angle"] == 180) if options.use_cls else -1 for ln in lines]
     det = options.det
@@ -187,18 +195,36 @@ def pruned_result(answer: Answer, options: OcrOptions) -> dict[str, Any]:
     return result
 
 
-def _data_info(answer: Answer) -> dict[str, Any]:
-    size = answer.doc["image"]
-    return {"width": size["width"], "height": size["height"], "type": "image"}
+def _data_info(pages: list[dict[str, Any]], pdf: bool) -> dict[str, Any]:
+    sizes = [{"width": p["image"]["width"], "height": p["image"]["height"]} for p in pages]
+    if pdf:
+        return {"numPages": len(pages), "pages": sizes, "type": "pdf"}
+    return {**sizes[0], "type": "image"}
 
 
-def _images(data: bytes, doc: dict[str, Any], rt: Runtime, visualize: bool) -> dict[str, Any]:
-    """PaddleX's visualisation: the input and the detected lines drawn on it, base64 JPEG."""
+def _images(
+    data: bytes, pages: list[dict[str, Any]], rt: Runtime, visualize: bool
+) -> list[dict[str, str | None]]:
+    """PaddleX's visualisation per page: the input (a PDF's page rendered again) and the
+    detected lines drawn on it, base64 JPEG."""
     if not visualize:
-        return {"ocrImage": None, "docPreprocessingImage": None, "inputImage": None}
-    pixels = decode_image(data, rt.limits).pixels
+        return [dict.fromkeys(_IMAGE_KEYS) for _ in pages]
+    if sniff_format(data) != "PDF":
+        return [_drawn(decode_image(data, rt.limits).pixels, pages[0])]
+    source = PdfSource.open(data, rt.pdf_options, rt.pdf_limits)
+    try:
+        by_number = {p.number: p for p in source.pages}
+        return [_drawn(source.render(by_number[p["page"]]).pixels, p) for p in pages]
+    finally:
+        source.close()
+
+
+_IMAGE_KEYS = ("ocrImage", "docPreprocessingImage", "inputImage")
+
+
+def _drawn(pixels: np.ndarray, page: dict[str, Any]) -> dict[str, str | None]:
     drawn = pixels.copy()
-    for ln in doc["lines"]:
+    for ln in page["lines"]:
         cv2.polylines(drawn, [np.array(_ints(ln["polygon"]), np.int32)], True, (0, 200, 0), 2)
     return {"ocrImage": _jpeg(drawn), "docPreprocessingImage": None, "inputImage": _jpeg(pixels)}
 

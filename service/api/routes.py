@@ -7,11 +7,11 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import Response
 
 from service.api.body import Item, only, read_request
 from service.api.disconnect import ClientGone, unless_disconnected
-from service.api.errors import STATUS, error_response, public_message
+from service.api.errors import STATUS, InvalidRequest, error_response, public_message
 from service.api.schemas import (
     BatchItem,
     BatchJsonRequest,
@@ -23,7 +23,10 @@ from service.api.schemas import (
     OcrJsonRequest,
     OcrOptionsIn,
     OcrResponse,
+    PdfResponse,
 )
+from service.documents.formats import CONTENT_TYPES, render_document
+from service.documents.options import PdfOptions
 from service.logs import request_id
 from service.ocr.errors import OcrError
 from service.ocr.types import OcrOptions
@@ -57,15 +60,29 @@ def _body_doc(json_model: type, batch: bool) -> dict[str, Any]:
                     "schema": {"$ref": f"#/components/schemas/{json_model.__name__}"}
                 },
                 "image/*": {"schema": {"type": "string", "format": "binary"}},
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
             },
         }
     }
+
+
+# format=json is the response model; the other formats answer with their own content type
+_FORMAT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The result in the format asked for (format option).",
+        "content": {ct: {} for f, ct in CONTENT_TYPES.items() if f != "json"},
+    }
+}
 
 
 _ACCESS_ERRORS = ("UNAUTHENTICATED", "FORBIDDEN", "OVERLOADED")  # with OCR_API_KEYS
 _OCR_ERRORS = (
     *_ACCESS_ERRORS,
     "INVALID_IMAGE",
+    "INVALID_PDF",
+    "PDF_ENCRYPTED",
+    "TOO_MANY_PAGES",
+    "IMAGE_TOO_LARGE",
     "INVALID_REQUEST",
     "UNSUPPORTED_MEDIA_TYPE",
     "REQUEST_TIMEOUT",
@@ -87,24 +104,25 @@ def _tenant(request: Request) -> str:
 
 @router.post(
     "/v1/ocr",
-    response_model=OcrResponse,
-    responses=_errors(*_OCR_ERRORS),
+    response_model=OcrResponse | PdfResponse,
+    responses={**_FORMAT_RESPONSES, **_errors(*_OCR_ERRORS)},
     openapi_extra=_body_doc(OcrJsonRequest, batch=False),
-    summary="OCR one image",
+    summary="OCR one image or PDF",
 )
 async def ocr(request: Request) -> Response:
     rt = _runtime(request)
     images, opts = await read_request(request, batch=False, max_images=1)
     data = only(images)
     options = opts.to_options(rt.options)
+    pdf = opts.to_pdf_options(rt.pdf_options)
     with rt.admit(1):
-        work = rt.ocr(data, opts.model_set, options, _tenant(request))
+        work = rt.ocr(data, opts.model_set, options, _tenant(request), pdf)
         try:
             answer = await unless_disconnected(request, work)
         except ClientGone:
             return Response(status_code=CLIENT_CLOSED)
     _count(rt, answer)
-    return _render(answer, opts)
+    return await _render(rt, answer, opts, data)
 
 
 @router.post(
@@ -112,17 +130,22 @@ async def ocr(request: Request) -> Response:
     response_model=BatchResponse,
     responses=_errors(*_OCR_ERRORS, "TOO_MANY_IMAGES"),
     openapi_extra=_body_doc(BatchJsonRequest, batch=True),
-    summary="OCR several images in one call (each succeeds or fails on its own)",
+    summary="OCR several images or PDFs in one call (each succeeds or fails on its own)",
 )
 async def ocr_batch(request: Request) -> Response:
     rt = _runtime(request)
     images, opts = await read_request(request, batch=True, max_images=rt.settings.max_batch_images)
+    if opts.format != "json":
+        raise InvalidRequest(
+            f"format={opts.format}: /v1/ocr/batch answers JSON; send one file to /v1/ocr for it"
+        )
     options = opts.to_options(rt.options)
+    pdf = opts.to_pdf_options(rt.pdf_options)
     rt.resolve(opts.model_set)  # an unknown set fails the call, not each item
     tenant = _tenant(request)
     with rt.admit(sum(isinstance(i, bytes) for i in images)):
         work = asyncio.gather(
-            *(_ocr_item(rt, i, opts.model_set, options, tenant) for i in images),
+            *(_ocr_item(rt, i, opts.model_set, options, tenant, pdf) for i in images),
             return_exceptions=True,
         )
         try:
@@ -137,11 +160,16 @@ async def ocr_batch(request: Request) -> Response:
 
 
 async def _ocr_item(
-    rt: Runtime, item: Item, model_set: str | None, options: OcrOptions, tenant: str
+    rt: Runtime,
+    item: Item,
+    model_set: str | None,
+    options: OcrOptions,
+    tenant: str,
+    pdf: PdfOptions,
 ) -> Answer:
     if isinstance(item, OcrError):  # unreadable: fails alone
         raise item
-    return await rt.ocr(item, model_set, options, tenant)
+    return await rt.ocr(item, model_set, options, tenant, pdf)
 
 
 def _batch_item(rt: Runtime, index: int, a: Answer | BaseException, rid: str) -> bytes:
@@ -186,11 +214,12 @@ def _count(rt: Runtime, a: Answer) -> None:
     rt.metrics.images.labels(a.model_set, version, str(a.cached).lower()).inc()
 
 
-def _render(answer: Answer, opts: OcrOptionsIn) -> Response:
-    if opts.format == "text":
-        text = answer.doc["text"]
-        return PlainTextResponse(text + "\n" if text else "")
-    return Response(answer.response(request_id.get()), media_type="application/json")
+async def _render(rt: Runtime, answer: Answer, opts: OcrOptionsIn, source: bytes) -> Response:
+    """The result in the format asked for; the formats besides JSON render on the CPU pool."""
+    if opts.format == "json":
+        return Response(answer.response(request_id.get()), media_type="application/json")
+    body = await rt.on_cpu(render_document, opts.format, answer.doc, source)
+    return Response(body, media_type=CONTENT_TYPES[opts.format])
 
 
 __all__ = ["error_response", "router"]

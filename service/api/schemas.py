@@ -5,11 +5,16 @@ and the cache); ``OcrResponse`` documents that shape and the API tests validate 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.documents.options import PAGES_PATTERN, PdfOptions
 from service.ocr.types import OcrOptions
+
+Format = Literal["json", "text", "hocr", "alto", "pdf"]
+WORD_FORMATS = ("hocr", "alto", "pdf")  # they place words: the reading locates them
 
 
 class OcrOptionsIn(BaseModel):
@@ -32,16 +37,41 @@ class OcrOptionsIn(BaseModel):
     fields: Literal["receipt"] | None = Field(
         None, description="receipt: also read company, date, address and total (SROIE task 3)."
     )
-    format: Literal["json", "text"] = Field(
-        "json", description="json: lines with polygons; text: plain text/plain reading rows."
+    format: Format = Field(
+        "json",
+        description="json: lines with polygons (a PDF: one entry per page); text: text/plain "
+        "reading rows, pages separated by a form feed; hocr: hOCR 1.2 (XHTML); alto: ALTO v4 "
+        "XML; pdf: a searchable PDF (the original pages or image, an invisible text layer).",
+    )
+    pages: str | None = Field(
+        None,
+        max_length=256,
+        pattern=PAGES_PATTERN,
+        description='PDF input: the pages to read, 1-based ("1-3,7"); default every page.',
+    )
+    dpi: int | None = Field(
+        None, ge=36, le=600, description="PDF input: render pages at this resolution."
+    )
+    skip_text_pages: bool | None = Field(
+        None, description="PDF input: leave pages that already have a text layer unread."
     )
 
     def to_options(self, base: OcrOptions) -> OcrOptions:
-        """The server's options with every field this request set replaced."""
-        return base.updated(self.model_dump(exclude_none=True, exclude=NOT_READING_OPTIONS))
+        """The server's options with every field this request set replaced (and word boxes
+        where the format places words)."""
+        changes = self.model_dump(exclude_none=True, exclude=NOT_READING_OPTIONS)
+        if self.format in WORD_FORMATS:
+            changes["word_boxes"] = True
+        return base.updated(changes)
+
+    def to_pdf_options(self, base: PdfOptions) -> PdfOptions:
+        """The server's PDF options with every field this request set replaced."""
+        return dataclasses.replace(base, **self.model_dump(exclude_none=True, include=PDF_OPTIONS))
 
 
-NOT_READING_OPTIONS = {"model_set", "format"}  # they choose the model set and the rendering
+PDF_OPTIONS = {f.name for f in dataclasses.fields(PdfOptions)}
+# they choose the model set, the rendering and the pages, not the reading
+NOT_READING_OPTIONS = {"model_set", "format", *PDF_OPTIONS}
 
 
 class OcrJsonRequest(BaseModel):
@@ -85,8 +115,9 @@ class KeyField(BaseModel):
     polygons: list[list[list[float]]] = Field(description="The lines it was read from.")
 
 
-class OcrDocument(BaseModel):
-    """One image's (or job page's) result: service/ocr/export.py's document."""
+class ImageResult(BaseModel):
+    """One image's reading (service/ocr/export.py): the body of an image's result, and each
+    page of a PDF's."""
 
     model_set: str
     model_versions: dict[str, str]
@@ -99,8 +130,29 @@ class OcrDocument(BaseModel):
     )
 
 
-class OcrResponse(OcrDocument):
+class OcrResponse(ImageResult):
+    """The result of an image."""
+
     request_id: str
+    cached: bool = Field(description="True when the result came from the result cache.")
+
+
+class PdfPage(ImageResult):
+    page: int = Field(description="The page's number in the PDF (1-based).")
+    text_layer: bool = Field(description="The page already had a text layer.")
+
+
+class PdfResponse(BaseModel):
+    """The result of a PDF (service/documents/document.py): one entry per page read."""
+
+    request_id: str
+    model_set: str
+    model_versions: dict[str, str]
+    text: str = Field(description="The whole document's text; pages separated by a form feed.")
+    timings_ms: dict[str, float] = Field(
+        description="Each stage summed over the pages (render included); total: wall time."
+    )
+    pages: list[PdfPage]
     cached: bool = Field(description="True when the result came from the result cache.")
 
 
@@ -116,7 +168,7 @@ class ErrorResponse(BaseModel):
 
 class BatchItem(BaseModel):
     index: int
-    result: OcrResponse | None = None
+    result: OcrResponse | PdfResponse | None = None
     error: ErrorDetail | None = None
 
 
@@ -176,7 +228,7 @@ class JobOut(BaseModel):
 
 class JobPageOut(BaseModel):
     page: int
-    result: OcrDocument | None = None
+    result: ImageResult | None = None
     error: PageErrorOut | None = None
 
 

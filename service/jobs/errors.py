@@ -30,12 +30,6 @@ class IdempotencyKeyReused(OcrError):
     code = "IDEMPOTENCY_KEY_REUSED"
 
 
-class TooManyPages(OcrError):
-    """More pages in one job than OCR_JOB_MAX_PAGES."""
-
-    code = "TOO_MANY_PAGES"
-
-
 class CallbackRefused(OcrError):
     """A completion callback URL that OCR_JOB_CALLBACK_ALLOW does not allow."""
 

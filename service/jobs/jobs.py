@@ -12,15 +12,16 @@ import math
 import time
 import uuid
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from service.documents.options import PdfLimits, PdfOptions
 from service.jobs.callback import Callbacks
 from service.jobs.errors import JobNotFinished
 from service.jobs.memory import MemoryJobStore
 from service.jobs.model import Job, JobSpec, JobStatus, Outcome, PageError
 from service.jobs.redis_store import RedisJobStore
-from service.jobs.source import ImagePages, PageSource, Upload, job_pages
+from service.jobs.source import DocumentPages, Upload, job_pages
 from service.jobs.store import JobStore, Limits, Submission
 from service.jobs.worker import JobWorker
 from service.runtime.runtime import Runtime
@@ -38,6 +39,7 @@ class Submitted:
 
     uploads: list[Upload]
     spec: JobSpec
+    pdf: PdfOptions = field(default_factory=PdfOptions)
     idempotency_key: str = ""
     body_digest: str = ""
 
@@ -55,11 +57,10 @@ class Jobs:
         settings: Settings,
         runtime: Runtime,
         store: JobStore,
-        source: PageSource | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
-        self.source = source or ImagePages()
+        self.pdf_limits = PdfLimits(settings.job_max_pages, runtime.limits)
         self.callbacks = Callbacks(settings.job_callback_allow)
         self.metrics = runtime.metrics
         self.worker = JobWorker(
@@ -82,11 +83,16 @@ class Jobs:
     async def submit(self, req: Submitted) -> Job:
         self.callbacks.check(req.spec.callback)
         loop = asyncio.get_running_loop()
-        max_pages = self.settings.job_max_pages
-        pages = await loop.run_in_executor(None, job_pages, req.uploads, self.source, max_pages)
+        source, max_pages = DocumentPages(req.pdf, self.pdf_limits), self.settings.job_max_pages
+        pages = await loop.run_in_executor(None, job_pages, req.uploads, source, max_pages)
         job = Job(uuid.uuid4().hex, JobStatus.QUEUED, len(pages), req.spec, time.time())
-        sub = Submission(job, pages, req.idempotency_key, req.body_digest)
+        original = _only_file(req.uploads)
+        sub = Submission(job, pages, original, req.idempotency_key, req.body_digest)
         return await self.store.submit(sub)
+
+    async def original(self, job_id: str) -> bytes | None:
+        """The job's one uploaded file (what a searchable PDF is made from), if it had one."""
+        return await self.store.original(job_id)
 
     async def status(self, job_id: str) -> tuple[Job, list[PageError]]:
         job = await self.store.get(job_id)
@@ -126,6 +132,10 @@ class Jobs:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def _only_file(uploads: list[Upload]) -> bytes | None:
+    return uploads[0] if len(uploads) == 1 and isinstance(uploads[0], bytes) else None
 
 
 def summary(job: Job) -> dict[str, object]:

@@ -28,6 +28,7 @@ class MemoryJobStore(JobStore):
         self._jobs: dict[str, Job] = {}
         self._inputs: dict[str, dict[int, bytes | PageError]] = {}
         self._outcomes: dict[str, dict[int, Outcome]] = {}
+        self._originals: dict[str, bytes] = {}
         self._idempotent: dict[str, tuple[str, str]] = {}  # key -> (job id, body digest)
         self._gone: OrderedDict[str, None] = OrderedDict()
         self._queue: deque[tuple[str, int]] = deque()
@@ -46,6 +47,8 @@ class MemoryJobStore(JobStore):
         self._jobs[job.id] = job
         self._inputs[job.id] = dict(enumerate(sub.pages, start=1))
         self._outcomes[job.id] = {}
+        if sub.original is not None:
+            self._originals[job.id] = sub.original
         if sub.idempotency_key:
             self._idempotent[key] = (job.id, sub.body_digest)
         self._queue.extend((job.id, page) for page in range(1, len(sub.pages) + 1))
@@ -70,6 +73,10 @@ class MemoryJobStore(JobStore):
         await self.get(job_id)
         found = self._outcomes[job_id]
         return [found.get(page) for page in range(first, last + 1)]
+
+    async def original(self, job_id: str) -> bytes | None:
+        await self.get(job_id)
+        return self._originals.get(job_id)
 
     async def cancel(self, job_id: str) -> Job:
         job = await self.get(job_id)
@@ -146,6 +153,7 @@ class MemoryJobStore(JobStore):
         now = self._clock()
         for job_id in [j.id for j in self._jobs.values() if j.expires_at and j.expires_at < now]:
             del self._jobs[job_id], self._inputs[job_id], self._outcomes[job_id]
+            self._originals.pop(job_id, None)
             self._gone[job_id] = None
             if len(self._gone) > REMEMBER_GONE:
                 self._gone.popitem(last=False)

@@ -40,6 +40,7 @@ class JobSpec:
     tenant: str = ""  # the API key's id: the result cache partition
     client: str = ""  # who the per-client limit counts (API key id, else address)
     callback: str = ""  # an allow-listed URL posted to when the job finishes
+    pdf_pages: str = ""  # the PDF pages chosen (pages=); "" = all: page n of the job is page n
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ one Lua script. Why Streams rather than RQ, arq or Celery: see docs/DESIGN.md.
 
 Keys (prefix ``ocr:jobs:v1:``): ``job:{id}`` (hash: the record, job_fields), ``job:{id}:in``
 (page -> tagged input, deleted as pages are read), ``job:{id}:out`` (page -> tagged outcome),
-``job:{id}:err`` (page -> error), ``gone:{id}`` (outlives the job: JOB_EXPIRED), ``idem:...``,
+``job:{id}:err`` (page -> error), ``job:{id}:src`` (a one-file job's upload, for
+format=pdf), ``gone:{id}`` (outlives the job: JOB_EXPIRED), ``idem:...``,
 ``active`` and ``active:{client}`` (sorted sets of unfinished jobs, scored by when they stop
 counting), and the stream ``pages``. An unfinished job's keys never expire (a Redis with
 ``maxmemory-policy volatile-lru`` evicts cache entries, never a job in progress); a finished
@@ -86,6 +87,7 @@ local final = 'succeeded'
 if tonumber(redis.call('HGET', KEYS[1], 'failed') or '0') >= done then final = 'failed' end
 redis.call('HSET', KEYS[1], 'status', final, 'finished', ARGV[4], 'expires', tostring(now + ttl))
 for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ttl) end
+redis.call('EXPIRE', KEYS[8], ttl)
 redis.call('SET', KEYS[7], '1', 'EX', ttl * tonumber(ARGV[7]))
 redis.call('ZREM', KEYS[5], ARGV[6])
 redis.call('ZREM', KEYS[6], ARGV[6])
@@ -102,6 +104,7 @@ if status == 'queued' or status == 'running' then
   redis.call('ZREM', KEYS[3], ARGV[3])
   redis.call('ZREM', KEYS[4], ARGV[3])
   for i = 5, 6 do redis.call('EXPIRE', KEYS[i], ttl) end
+  redis.call('EXPIRE', KEYS[8], ttl)
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('SET', KEYS[7], '1', 'EX', ttl * tonumber(ARGV[4]))
 end
@@ -172,7 +175,7 @@ class RedisJobStore(JobStore):
                 return await self._repeat(detail.decode(), sub.body_digest)
             if verdict == b"full":
                 raise Overloaded(self._full_message(detail.decode()), FULL_RETRY_AFTER_S)
-            await self._queue(job.id, sub.pages, ttl)
+            await self._queue(job.id, sub.pages, sub.original)
         return job
 
     async def get(self, job_id: str) -> Job:
@@ -199,11 +202,18 @@ class RedisJobStore(JobStore):
             )
         return [None if v is None else decode_tagged(v) for v in raw]
 
+    async def original(self, job_id: str) -> bytes | None:
+        await self.get(job_id)
+        with _unavailable():
+            data: bytes | None = await self._client.get(_key("job", job_id, "src"))  # type: ignore[assignment]
+        return data
+
     async def cancel(self, job_id: str) -> Job:
         job = await self.get(job_id)
         keys = [_key("job", job_id), _key("job", job_id, "in"), _key("active")]
         keys += [_key("active", job.spec.client)]
         keys += [_key("job", job_id, "out"), _key("job", job_id, "err"), _key("gone", job_id)]
+        keys += [_key("job", job_id, "src")]
         args: list[Arg] = [self._clock(), int(self.limits.ttl_s), job_id, GONE_TTL_FACTOR]
         with _unavailable():
             await self._cancel(keys=keys, args=args)
@@ -237,7 +247,7 @@ class RedisJobStore(JobStore):
     async def finish(self, task: PageTask, client: str, outcome: Outcome) -> Job | None:
         j = task.job_id
         keys = [_key("job", j), _key("job", j, "out"), _key("job", j, "err"), _key("job", j, "in")]
-        keys += [_key("active"), _key("active", client), _key("gone", j)]
+        keys += [_key("active"), _key("active", client), _key("gone", j), _key("job", j, "src")]
         error = encode_error(outcome) if isinstance(outcome, PageError) else b""
         args: list[Arg] = [task.page, encode_tagged(outcome), error, self._clock()]
         args += [int(self.limits.ttl_s), j, GONE_TTL_FACTOR]
@@ -277,9 +287,11 @@ class RedisJobStore(JobStore):
             return f"{self.limits.max_jobs_per_client} of your jobs are unfinished (the limit)"
         return f"{self.limits.max_jobs} jobs are unfinished (the limit)"
 
-    async def _queue(self, job_id: str, pages: Any, ttl: int) -> None:
+    async def _queue(self, job_id: str, pages: Any, original: bytes | None) -> None:
         inputs = {str(n): encode_tagged(p) for n, p in enumerate(pages, start=1)}
         async with self._client.pipeline(transaction=True) as pipe:
+            if original is not None:
+                pipe.set(_key("job", job_id, "src"), original)
             pipe.hset(_key("job", job_id, "in"), mapping=inputs)  # type: ignore[arg-type]
             for page in inputs:
                 pipe.xadd(self._stream, {"job": job_id, "page": page})

@@ -28,6 +28,7 @@ class Limits:
 class Submission:
     job: Job
     pages: Sequence[bytes | PageError]  # page 1 first
+    original: bytes | None = None  # the one uploaded file, kept for format=pdf
     idempotency_key: str = ""  # "" = none; scoped by the job's tenant
     body_digest: str = ""  # what the key must come with again
 
@@ -49,6 +50,10 @@ class JobStore(ABC):
     @abstractmethod
     async def outcomes(self, job_id: str, first: int, last: int) -> list[Outcome | None]:
         """Pages ``first``..``last`` (1-based, inclusive); None where not read (yet)."""
+
+    @abstractmethod
+    async def original(self, job_id: str) -> bytes | None:
+        """The job's one uploaded file (kept as long as the job), or None."""
 
     @abstractmethod
     async def cancel(self, job_id: str) -> Job:

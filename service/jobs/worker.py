@@ -129,5 +129,5 @@ class JobWorker:
     async def _ocr(self, job: Job, data: bytes) -> bytes:
         spec = job.spec
         options = self.runtime.options.updated(spec.overrides)
-        answer = await self.runtime.ocr(data, spec.model_set, options, spec.tenant, True)
+        answer = await self.runtime.ocr(data, spec.model_set, options, spec.tenant, background=True)
         return answer.body

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,6 +58,14 @@ def estimate(header: Header, det_px: int, body_bytes: int) -> Cost:
         held_bytes=header.pixels * HELD_BYTES_PER_PIXEL + det,
         units=det_px / 1e6 + BASE_UNITS,
     )
+
+
+def document_cost(pages: Sequence[Cost], body_bytes: int, at_once: int) -> Cost:
+    """A PDF's cost: the work of every page, and the bytes of the ``at_once`` largest pages
+    (that many are rendered and read at a time), held until the document is done."""
+    largest = sorted((c.decode_bytes for c in pages), reverse=True)[:at_once]
+    nbytes = sum(largest) + body_bytes
+    return Cost(decode_bytes=nbytes, held_bytes=nbytes, units=sum(c.units for c in pages))
 
 
 class Hold:

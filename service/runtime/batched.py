@@ -30,6 +30,12 @@ T = TypeVar("T")
 PS = ParamSpec("PS")
 
 
+async def on_pool(pool: Executor, fn: Callable[PS, T], *args: PS.args, **kwargs: PS.kwargs) -> T:
+    """``fn(*args, **kwargs)`` on a thread pool, awaited from the event loop."""
+    call = functools.partial(fn, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(pool, call)
+
+
 class Flow:
     """Counts, per stage, the requests in flight that have not yet reached it."""
 
@@ -77,8 +83,7 @@ class BatchedSteps:
         self._lag_s = lag_s  # > 0: background work, behind interactive requests
 
     async def cpu(self, fn: Callable[PS, T], *args: PS.args, **kwargs: PS.kwargs) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        return await on_pool(self._pool, fn, *args, **kwargs)
 
     async def det(self, tensor: Tensor) -> Tensor:
         _, _, h, w = tensor.shape

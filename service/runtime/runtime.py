@@ -24,20 +24,32 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from models.registry.catalogue import Catalogue, CatalogueError
 from service import __version__
 from service.batching.policy import BatchPolicy
 from service.cache import ResultCache, cache_key, image_digest, make_cache
+from service.documents.options import PdfOptions
+from service.documents.pdf import PageInfo, PdfSource
+from service.documents.reading import read_pdf
 from service.fields.document import result_document
 from service.metrics import Metrics
 from service.ocr import export
-from service.ocr.decode import Header, decode_image, read_header
+from service.ocr.decode import Header, decode_image, read_header, sniff_format
 from service.ocr.pipeline import OcrPipeline
-from service.ocr.types import OcrOptions
-from service.runtime.admission import Backlog, Cost, Hold, MemoryBudget, det_pixels, estimate
-from service.runtime.batched import Flow, ServedSet
+from service.ocr.types import OcrOptions, OcrResult
+from service.runtime.admission import (
+    Backlog,
+    Cost,
+    Hold,
+    MemoryBudget,
+    det_pixels,
+    document_cost,
+    estimate,
+)
+from service.runtime.batched import Flow, ServedSet, on_pool
+from service.runtime.documents import ServedPages
 from service.runtime.errors import NotReady, Overloaded, Timeout, TooCostly, UnknownModelSet
 from service.runtime.loader import catalogue_from_settings, load_pipeline, missing_runtime
 from service.runtime.memory import IdleRelease, trim_heap
@@ -49,6 +61,7 @@ log = logging.getLogger(__name__)
 
 Loader = Callable[[Settings, str], OcrPipeline]
 T = TypeVar("T")
+PS = ParamSpec("PS")
 
 
 class State(StrEnum):
@@ -66,7 +79,7 @@ BACKGROUND_STAGES = 3  # a background request may wait OCR_JOB_LAG_S more at eac
 
 @dataclass(frozen=True)
 class Answer:
-    """One image's result: the exported document, as JSON bytes and parsed."""
+    """One image's or PDF's result: the exported document, as JSON bytes and parsed."""
 
     body: bytes  # export.export_result(...) encoded: what the cache holds
     doc: dict[str, Any]
@@ -86,7 +99,8 @@ def parse_cached(data: bytes) -> dict[str, Any] | None:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         return None
-    ok = isinstance(doc, dict) and isinstance(doc.get("lines"), list) and "text" in doc
+    ok = isinstance(doc, dict) and "text" in doc
+    ok = ok and (isinstance(doc.get("lines"), list) or isinstance(doc.get("pages"), list))
     return doc if ok else None
 
 
@@ -98,9 +112,12 @@ def policies(s: Settings) -> StagePolicies:
     )
 
 
-def fingerprint(pipeline: OcrPipeline, options: OcrOptions, tenant: str = "") -> str:
-    """Everything that changes a result: service version, model set + file digests, options;
-    and the API key's id, so that one client's results are never another's cache hits."""
+def fingerprint(
+    pipeline: OcrPipeline, options: OcrOptions, tenant: str = "", pdf: PdfOptions | None = None
+) -> str:
+    """Everything that changes a result: service version, model set + file digests, options
+    (and, for a PDF, how it becomes pages); and the API key's id, so that one client's results
+    are never another's cache hits."""
     doc: dict[str, Any] = {
         "service": __version__,
         "schema": export.SCHEMA,
@@ -111,6 +128,8 @@ def fingerprint(pipeline: OcrPipeline, options: OcrOptions, tenant: str = "") ->
     }
     if tenant:
         doc["tenant"] = tenant
+    if pdf is not None:
+        doc["pdf"] = dataclasses.asdict(pdf)
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
@@ -136,6 +155,8 @@ class Runtime:
             self.metrics,
         )
         self.limits = settings.decode_limits()
+        self.pdf_limits = settings.pdf_limits()
+        self.pdf_options = settings.pdf_options()  # what every request's PDF options start from
         self.options = settings.ocr_options()  # what every request's options start from
         self.inflight = 0
         self._loader = loader
@@ -315,15 +336,18 @@ class Runtime:
         model_set: str | None,
         options: OcrOptions,
         tenant: str = "",
+        pdf: PdfOptions | None = None,
         background: bool = False,
     ) -> Answer:
-        """``tenant`` (the API key's id) partitions the cache and the single flight;
+        """An image's or a PDF's result (``pdf``: how a PDF becomes pages; default the
+        server's). ``tenant`` (the API key's id) partitions the cache and the single flight;
         ``background`` (job pages) queues the engine work behind interactive requests."""
         lag_s = self.settings.job_lag_s if background else 0.0
         limit_s = self.settings.request_timeout_s + BACKGROUND_STAGES * lag_s
         served = self.resolve(model_set)
         self.check_options(options)
-        fp = fingerprint(served.pipeline, options, tenant)
+        pdf = (pdf or self.pdf_options) if sniff_format(data) == "PDF" else None
+        fp = fingerprint(served.pipeline, options, tenant, pdf)
         try:
             async with asyncio.timeout(limit_s):
                 key = cache_key(await self._digest(data), fp)
@@ -331,7 +355,7 @@ class Runtime:
                 if hit is not None:
                     return hit
                 answer, shared = await self._flights.do(
-                    key, lambda: self._compute(served, data, options, key, lag_s)
+                    key, lambda: self._compute(served, data, options, key, pdf, lag_s)
                 )
         except TimeoutError as exc:
             raise Timeout(f"no result within {limit_s:g} s") from exc
@@ -341,6 +365,10 @@ class Runtime:
 
     async def _digest(self, data: bytes) -> str:
         return await self._off_loop(image_digest, data)
+
+    async def on_cpu(self, fn: Callable[PS, T], *args: PS.args, **kwargs: PS.kwargs) -> T:
+        """``fn`` on the CPU pool (work too long for the event loop: rendering a format)."""
+        return await on_pool(self._cpu, fn, *args, **kwargs)
 
     async def _off_loop(self, fn: Callable[[bytes], T], data: bytes) -> T:
         """``fn(data)`` inline for small uploads, on the CPU pool for large ones."""
@@ -360,8 +388,16 @@ class Runtime:
         return Answer(body, doc, model_set, cached=True)
 
     async def _compute(
-        self, served: ServedSet, data: bytes, options: OcrOptions, key: str, lag_s: float
+        self,
+        served: ServedSet,
+        data: bytes,
+        options: OcrOptions,
+        key: str,
+        pdf: PdfOptions | None,
+        lag_s: float = 0.0,
     ) -> Answer:
+        if pdf is not None:
+            return self._store(key, await self._read_pdf(served, data, options, pdf), served)
         header = await self._off_loop(functools.partial(read_header, limits=self.limits), data)
         cost = self._cost(served, header, options, len(data))
         with self._admitted(cost) as held:
@@ -370,9 +406,36 @@ class Runtime:
             held.pending = None
             held.lower(cost.held_bytes)
             result = await served.read(image, options, lag_s)
+        self._observe(result)
+        return self._store(key, result_document(result, options), served)
+
+    async def _read_pdf(
+        self, served: ServedSet, data: bytes, options: OcrOptions, pdf: PdfOptions
+    ) -> dict[str, Any]:
+        """Open (every limit checked, nothing rendered) -> admission by the cost of all its
+        pages -> the pages through the batchers -> the PDF's document."""
+        at_once = self.settings.pdf_pages_at_once
+        steps = ServedPages(served, self._cpu, at_once, self._observe)
+        source = await steps.cpu(PdfSource.open, data, pdf, self.pdf_limits)
+        try:
+            read = [p for p in source.pages if not (pdf.skip_text_pages and p.text_layer)]
+            with self._admitted(self._pdf_cost(served, read, options, len(data))):
+                return await read_pdf(steps, source, options, pdf.skip_text_pages)
+        finally:
+            self._cpu.submit(source.close)  # PDFium's lock may be held by a render still running
+
+    def _pdf_cost(
+        self, served: ServedSet, pages: list[PageInfo], options: OcrOptions, body: int
+    ) -> Cost:
+        costs = [self._cost(served, page.header(), options, 0) for page in pages]
+        return document_cost(costs, body, self.settings.pdf_pages_at_once)
+
+    def _observe(self, result: OcrResult) -> None:
         for stage, ms in result.timings_ms.items():
-            self.metrics.stage_latency.labels(stage, served.name).observe(ms / 1000)
-        doc = result_document(result, options)
+            self.metrics.stage_latency.labels(stage, result.model_set).observe(ms / 1000)
+
+    def _store(self, key: str, doc: dict[str, Any], served: ServedSet) -> Answer:
+        """The computed document as the answer, and into the cache (in the background)."""
         body = export.encode(doc)
         task = asyncio.create_task(self.cache.set(key, body))
         self._background.add(task)

@@ -1,6 +1,7 @@
 """Jobs with the Redis store against a real redis-server: the store's contract in process (fake
 engines: idempotency, limits, cancel, TTL), then two real `ocr serve` replicas sharing one
-Redis, one killed with SIGKILL mid-job: the other finishes every page, each page recorded once.
+Redis, one killed with SIGKILL mid-way through a 6-page PDF job: the other finishes every page,
+each page recorded once; and a SIGTERM drain that gives the page being read back at once.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from service.jobs.redis_store import GROUP, PREFIX
 from tests.integration.render import render_lines
 from tests.support.api import RECEIPT, assert_error, serving
 from tests.support.fake_models import WORD, fake_loader
+from tests.support.pdfs import image_pdf
 from tests.support.redis_server import RedisServer
 from tests.support.server import ServeProcess
 
@@ -96,9 +98,10 @@ async def test_redis_limits_and_cancel() -> None:
 # -- two replicas, one killed ----------------------------------------------------------------
 
 
-def _page(text: str) -> bytes:
+def _page(text: str, fmt: str = "PNG") -> bytes:
     buf = io.BytesIO()
-    PILImage.fromarray(render_lines([text], size=40, width=520).pixels[:, :, ::-1]).save(buf, "PNG")
+    pixels = render_lines([text], size=40, width=520).pixels[:, :, ::-1]
+    PILImage.fromarray(pixels).save(buf, fmt, **({"quality": 95} if fmt == "JPEG" else {}))
     return buf.getvalue()
 
 
@@ -122,12 +125,13 @@ def _pending_of(r: redis.Redis, pid: int) -> int:
 
 
 def test_a_replica_killed_mid_job_loses_no_page(tmp_path: Path) -> None:
-    pages = [_page(w) for w in WORDS]
+    pdf = image_pdf([_page(w, "JPEG") for w in WORDS])  # 6 pages, one line each
     with RedisServer() as rs:
         a, b = _replicas(rs.url, tmp_path)
         try:
             r = redis.Redis.from_url(rs.url)
-            sub = httpx.post(f"{a.url}/v1/jobs", files=_files(*pages), timeout=30)
+            upload = {"file": ("scan.pdf", pdf, "application/pdf")}
+            sub = httpx.post(f"{a.url}/v1/jobs", files=upload, timeout=30)
             assert sub.status_code == 202, sub.text
             job_id = sub.json()["id"]
             assert a.proc is not None

@@ -2,7 +2,7 @@
 isolated venv (.peers/paddlex, made by `scripts/setup.sh --dev`; never a dependency of the
 service), from which PaddleOCR serving's documented client (re-typed) reads the sample receipt
 from a real `ocr serve`, and validates every request and response with paddlex's pydantic
-models. Skips only when that venv is missing."""
+models, for an image and a PDF. Skips only when that venv is missing."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.support.api import RECEIPT
+from tests.support.pdfs import receipt_pdf
 from tests.support.server import ServeProcess
 
 pytestmark = pytest.mark.integration
@@ -25,12 +26,14 @@ CLIENT = ROOT / "tests" / "support" / "paddlex_client.py"
 
 @pytest.mark.skipif(not PEER.exists(), reason="no .peers/paddlex: run scripts/setup.sh --dev")
 def test_a_paddleocr_serving_client_reads_a_receipt_through_us(tmp_path: Path) -> None:
+    pdf = tmp_path / "receipt.pdf"
+    pdf.write_bytes(receipt_pdf(2))
     with ServeProcess(tmp_path / "serve.log") as server:
         ours = httpx.post(
             f"{server.url}/v1/ocr", files={"file": RECEIPT.read_bytes()}, timeout=60
         ).json()
         run = subprocess.run(
-            [str(PEER), str(CLIENT), server.url, str(RECEIPT), str(tmp_path)],
+            [str(PEER), str(CLIENT), server.url, str(RECEIPT), str(pdf), str(tmp_path)],
             capture_output=True,
             text=True,
             timeout=300,
@@ -44,5 +47,7 @@ def test_a_paddleocr_serving_client_reads_a_receipt_through_us(tmp_path: Path) -
     assert found["tuned_log_id"] == "client-log-1"
     assert {"text_word", "text_word_boxes"} <= set(found["tuned_keys"])
     assert found["tuned_image"] is None and found["tuned_det"]["limit_side_len"] == 960
+    assert found["pdf_info"]["type"] == "pdf" and found["pdf_info"]["numPages"] == 2
+    assert len(found["pdf_texts"]) == 2 and all(found["pdf_texts"])
     assert found["bad_status"] == found["bad_code"] == 422
     assert found["bad_msg"].startswith("INVALID_REQUEST: ")

@@ -2,7 +2,7 @@
 client for the OCR pipeline, re-typed, pointed at us; every request and response is also
 validated with PaddleX's own pydantic models (paddlex.inference.serving.schemas.ocr).
 
-Usage: python paddlex_client.py BASE_URL IMAGE OUT_DIR  -> prints one JSON line of findings.
+Usage: python paddlex_client.py BASE_URL IMAGE PDF OUT_DIR  -> prints one JSON line of findings.
 """
 
 import base64
@@ -15,7 +15,8 @@ from paddlex.inference.serving.schemas.ocr import InferRequest, InferResult
 
 API_URL = sys.argv[1] + "/ocr"
 file_path = sys.argv[2]
-out_dir = sys.argv[3]
+pdf_path = sys.argv[3]
+out_dir = sys.argv[4]
 
 # -- the documented client, as its users wrote it ----------------------------------------------
 with open(file_path, "rb") as file:
@@ -56,6 +57,11 @@ tuned_result = AIStudioResultResponse[InferResult].model_validate(tuned.json())
 bad = requests.post(API_URL, json={"file": "not base64!", "fileType": 1})
 error = AIStudioNoResultResponse.model_validate(bad.json())
 
+with open(pdf_path, "rb") as file:
+    pdf_request = InferRequest(file=base64.b64encode(file.read()).decode("ascii"), fileType=0)
+as_pdf = requests.post(API_URL, json=pdf_request.model_dump(exclude_none=True))
+pdf_result = AIStudioResultResponse[InferResult].model_validate(as_pdf.json())
+
 pruned = plain.result.ocrResults[0].prunedResult
 print(
     json.dumps(
@@ -67,6 +73,8 @@ print(
             "tuned_keys": sorted(tuned_result.result.ocrResults[0].prunedResult),
             "tuned_image": tuned_result.result.ocrResults[0].ocrImage,
             "tuned_det": tuned_result.result.ocrResults[0].prunedResult["text_det_params"],
+            "pdf_info": pdf_result.result.dataInfo.model_dump(),
+            "pdf_texts": [r.prunedResult["rec_texts"] for r in pdf_result.result.ocrResults],
             "bad_status": bad.status_code,
             "bad_code": error.errorCode,
             "bad_msg": error.errorMsg,

@@ -12,9 +12,9 @@ from PIL import Image as PILImage
 
 DEEP_JSON = "[" * 2048  # 2 KB that makes a recursive parser blow its stack
 SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><text>hi</text></svg>'
-PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\n"
+PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\n"  # a PDF is read (issue 12); this one is broken: 422
 TEXT = "plain text, not pixels — ünïcode too\n".encode()
-NOT_IMAGES = {"svg": SVG, "pdf": PDF, "text": TEXT}
+NOT_IMAGES = {"svg": SVG, "text": TEXT}
 # what an error message must never show a client
 INTERNALS = re.compile(r"object at 0x|Traceback|File \"/")
 

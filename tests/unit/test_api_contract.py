@@ -43,6 +43,9 @@ ERROR_CODES = {
     "UNAUTHENTICATED",
     "FORBIDDEN",
     "REQUEST_TIMEOUT",
+    "INVALID_PDF",
+    "PDF_ENCRYPTED",
+    "TOO_MANY_PAGES",
 }
 
 
@@ -168,8 +171,8 @@ def _bomb_png() -> bytes:
         ),
         (
             {"content": b"%PDF-1.7\n...", "headers": {"content-type": "application/octet-stream"}},
-            415,
-            "UNSUPPORTED_MEDIA_TYPE",
+            422,
+            "INVALID_PDF",
         ),
         ({"content": b"x"}, 415, "UNSUPPORTED_MEDIA_TYPE"),
         ({"json": {"image": "%%% not base64"}}, 422, "INVALID_REQUEST"),

@@ -16,6 +16,7 @@ from service.batching.policy import BatchPolicy
 from service.jobs.callback import Callbacks
 from tests.support.api import RECEIPT, assert_error, serving
 from tests.support.fake_models import WORD, fake_loader
+from tests.support.pdfs import receipt_pdf
 
 pytestmark = pytest.mark.anyio
 
@@ -154,3 +155,45 @@ async def test_background_items_queue_behind_interactive_ones() -> None:
     await asyncio.gather(job, interactive)
     await batcher.stop()
     assert order == ["interactive", "job"]
+
+
+async def test_a_pdf_job_reads_every_selected_page_in_every_format() -> None:
+    pdf = receipt_pdf(3)
+    async with serving(FAKE) as (_, client):
+        files = {"file": ("scan.pdf", pdf, "application/pdf")}
+        r = await client.post("/v1/jobs", files=files, data={"options": '{"pages": "2-3"}'})
+        assert r.status_code == 202, r.text
+        job = await _finished(client, r.json()["id"])
+        assert (job.status, job.progress.pages_total, job.progress.pages_failed) == (
+            "succeeded",
+            2,
+            0,
+        )
+        url = f"/v1/jobs/{job.id}/result"
+        assert len((await client.get(url)).json()["pages"]) == 2
+        text = (await client.get(url, params={"format": "text"})).text
+        assert text.count("\f") == 1 and WORD in text
+        hocr = await client.get(url, params={"format": "hocr"})
+        assert hocr.status_code == 200 and hocr.text.count('class="ocr_page"') == 2
+        alto = await client.get(url, params={"format": "alto"})
+        assert alto.status_code == 200 and alto.text.count("<Page ") == 2
+        refused = await client.get(url, params={"format": "pdf"})  # pages 2-3 only
+        assert_error(refused, 422, "INVALID_REQUEST")
+        whole = await client.post("/v1/jobs", files=files)
+        done = await _finished(client, whole.json()["id"])
+        searchable = await client.get(f"/v1/jobs/{done.id}/result", params={"format": "pdf"})
+        assert searchable.status_code == 200, searchable.text
+        assert searchable.content.startswith(b"%PDF-")
+
+
+async def test_a_corrupt_pdf_fails_as_one_page_and_too_many_pages_refuse_the_job() -> None:
+    async with serving(FAKE, job_max_pages=3) as (_, client):
+        bad = ("bad.pdf", b"%PDF-1.7\n garbage", "application/pdf")
+        r = await client.post("/v1/jobs", files=[("files", bad), *_files(PNG)])
+        job = await _finished(client, r.json()["id"])
+        assert [(e.page, e.code) for e in job.errors] == [(1, "INVALID_PDF")]
+        assert job.status == "succeeded" and job.progress.pages_done == 2
+        big = await client.post(
+            "/v1/jobs", files={"file": ("b.pdf", receipt_pdf(4), "application/pdf")}
+        )
+        assert_error(big, 413, "TOO_MANY_PAGES")
