@@ -30,17 +30,23 @@ class JobUser(FastHttpUser):
 
     fixed_count = 1  # one job client, spawned first; the other users are interactive
     network_timeout = 120.0
+    _job_id: str | None = None  # the job in flight, cancelled when the run ends
 
     def wait_time(self) -> float:
         return 1.0
 
+    def on_stop(self) -> None:
+        if self._job_id is not None:  # leave no work behind on the server
+            self.client.delete(f"/v1/jobs/{self._job_id}", name="/v1/jobs/{id}")
+
     @task
     def job(self) -> None:
         start = time.perf_counter()
-        job_id = self._submit()
+        job_id = self._job_id = self._submit()
         if job_id is None:
             return
         status = self._wait(job_id)
+        self._job_id = None
         ok = status is not None and self._fetch(job_id)
         self.environment.events.request.fire(
             request_type="JOB",

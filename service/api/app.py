@@ -14,7 +14,7 @@ from service.api import errors, health, jobs, paddlex, routes
 from service.api.access import Access
 from service.api.keys import parse_digests
 from service.api.middleware import RequestContext
-from service.api.schemas import BatchJsonRequest, OcrJsonRequest
+from service.api.schemas import BatchJsonRequest, OcrJsonRequest, PaddleXOcrRequest
 from service.api.uploads import UploadGuard
 from service.jobs.jobs import Jobs, make_store
 from service.metrics import Metrics
@@ -95,7 +95,7 @@ def _document_bodies(app: FastAPI) -> None:
             return app.openapi_schema
         schema = build()
         comps = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in (OcrJsonRequest, BatchJsonRequest):
+        for model in (OcrJsonRequest, BatchJsonRequest, PaddleXOcrRequest):
             doc = model.model_json_schema(ref_template="#/components/schemas/{model}")
             comps.update(doc.pop("$defs", {}))
             comps[model.__name__] = doc

@@ -21,9 +21,11 @@ from fastapi.responses import JSONResponse, Response
 
 from service.api.body import read_request
 from service.api.errors import STATUS, InvalidRequest, TooManyImages, public_message
+from service.api.routes import body_doc
 from service.api.schemas import (
     NOT_READING_OPTIONS,
     WORD_FORMATS,
+    BatchJsonRequest,
     ErrorResponse,
     Format,
     JobOut,
@@ -61,7 +63,8 @@ def _jobs(request: Request) -> Jobs:
     status_code=202,
     response_model=JobOut,
     responses=_errors("INVALID_REQUEST", "TOO_MANY_PAGES", "OVERLOADED", "IDEMPOTENCY_KEY_REUSED"),
-    summary="Submit images (pages) to read asynchronously",
+    openapi_extra=body_doc(BatchJsonRequest, batch=True),
+    summary="Submit images and PDFs (their pages) to read asynchronously",
 )
 async def submit(request: Request) -> Response:
     jobs = _jobs(request)
@@ -69,9 +72,7 @@ async def submit(request: Request) -> Response:
     key = request.headers.get("idempotency-key", "")
     if len(key) > MAX_IDEMPOTENCY_KEY:
         raise InvalidRequest(f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters")
-    spec, pdf = _spec(request, opts), opts.to_pdf_options(_runtime(request).pdf_options)
-    if pdf.skip_text_pages:
-        raise InvalidRequest("skip_text_pages is for /v1/ocr: a job reads every selected page")
+    spec, pdf = _spec(request, opts), _pdf_options(request, opts)
     job = await jobs.submit(Submitted(uploads, spec, pdf, key, _digest(uploads, spec, pdf)))
     headers = {"Location": f"/v1/jobs/{job.id}", "Retry-After": str(jobs.poll_after(job))}
     return JSONResponse(_status_doc(job, []), 202, headers=headers)
@@ -103,24 +104,17 @@ async def result(
     page_to: int | None = Query(None, ge=1),
     format: Annotated[Format, Query()] = "json",
 ) -> Response:
-    jobs = _jobs(request)
+    jobs, job_id = _jobs(request), _checked(job_id)
     if format == "pdf":
-        return await _searchable(request, jobs, _checked(job_id))
+        return await _searchable(request, jobs, job_id)
     span = jobs.settings.job_result_pages
     last = min(page_to or page_from + span - 1, page_from + span - 1)
-    job, outcomes = await jobs.result(_checked(job_id), page_from, last)
-    if format != "json":
-        doc = _document(job, page_from, outcomes, format)
-        body = await _runtime(request).on_cpu(render_document, format, doc, b"")
-        return Response(body, media_type=CONTENT_TYPES[format])
-    end = min(page_to or job.pages_total, job.pages_total)
-    last = page_from + len(outcomes) - 1
-    following = last + 1 if last < end else None
-    body = _result_body(job, page_from, outcomes, following)
-    headers = {}
-    if following is not None:
-        headers["Link"] = f'</v1/jobs/{job.id}/result?page_from={following}>; rel="next"'
-    return Response(body, media_type="application/json", headers=headers)
+    job, outcomes = await jobs.result(job_id, page_from, last)
+    if format == "json":
+        return _json_result(job, page_from, page_to, outcomes)
+    doc = _document(job, page_from, outcomes, format)
+    body = await _runtime(request).on_cpu(render_document, format, doc, b"")
+    return Response(body, media_type=CONTENT_TYPES[format])
 
 
 @router.delete(
@@ -144,9 +138,23 @@ async def _read(request: Request, max_pages: int) -> tuple[list[Upload], OcrOpti
         raise TooManyPages(f"more than {max_pages} pages in one job (OCR_JOB_MAX_PAGES)") from exc
 
 
+def _json_result(
+    job: Job, first: int, page_to: int | None, outcomes: list[Outcome | None]
+) -> Response:
+    """Pages ``first``.. as JSON, with where the next response starts (body and Link)."""
+    end = min(page_to or job.pages_total, job.pages_total)
+    last = first + len(outcomes) - 1
+    following = last + 1 if last < end else None
+    headers = {}
+    if following is not None:
+        headers["Link"] = f'</v1/jobs/{job.id}/result?page_from={following}>; rel="next"'
+    body = _result_body(job, first, outcomes, following)
+    return Response(body, media_type="application/json", headers=headers)
+
+
 async def _searchable(request: Request, jobs: Jobs, job_id: str) -> Response:
     """The searchable PDF of a one-file job (all its pages: a PDF is one document)."""
-    job = await jobs.store.get(job_id)
+    job = await jobs.get(job_id)
     original = await jobs.original(job_id)
     if original is None or job.spec.pdf_pages:
         raise InvalidRequest(
@@ -193,6 +201,13 @@ def _spec(request: Request, opts: OcrOptionsIn) -> JobSpec:
         overrides["word_boxes"] = True
     callback = request.headers.get("callback-url", "")
     return JobSpec(opts.model_set, overrides, tenant, client, callback, opts.pages or "")
+
+
+def _pdf_options(request: Request, opts: OcrOptionsIn) -> PdfOptions:
+    pdf = opts.to_pdf_options(_runtime(request).pdf_options)
+    if pdf.skip_text_pages:
+        raise InvalidRequest("skip_text_pages is for /v1/ocr: a job reads every selected page")
+    return pdf
 
 
 def _digest(uploads: list[Upload], spec: JobSpec, pdf: PdfOptions) -> str:

@@ -62,6 +62,14 @@ _OPTION_NAMES = {
 @router.post(
     "/ocr",
     response_model=PaddleXResponse,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/PaddleXOcrRequest"}}
+            },
+        }
+    },
     summary="PaddleX serving protocol (OCR pipeline): for PaddleOCR serving clients",
 )
 async def paddlex_ocr(request: Request) -> Response:

@@ -94,6 +94,9 @@ class Jobs:
         """The job's one uploaded file (what a searchable PDF is made from), if it had one."""
         return await self.store.original(job_id)
 
+    async def get(self, job_id: str) -> Job:
+        return await self.store.get(job_id)
+
     async def status(self, job_id: str) -> tuple[Job, list[PageError]]:
         job = await self.store.get(job_id)
         return job, await self.store.errors(job_id)

@@ -164,7 +164,6 @@ class RedisJobStore(JobStore):
                 _key("active"),
                 _key("active", spec.client),
                 _key("job", job.id),
-                _key("gone", job.id),
             ]
             flat = [x for kv in job_fields(job).items() for x in kv]
             args: list[Arg] = [job.id, sub.body_digest, self._clock(), self.limits.max_jobs]

@@ -99,6 +99,20 @@ def test_smoke_passes_its_slo_and_hits_the_redis_cache(server: str, tmp_path: Pa
     assert server_errors(server) == []
 
 
+def test_gate_fails_an_impossible_slo_and_cache_bust_misses(server: str, tmp_path: Path) -> None:
+    before = cache_lookups(server)
+    rc, text, totals = locust(
+        server, tmp_path, "-u", "2", "-r", "2", "-t", "6s", "--cache-bust", "--slo-p95-ms", "1"
+    )
+    assert rc == 1, text[-4000:]
+    assert re.search(r"SLO FAIL: .*p95 \d+ ms > 1 ms", text), text[-4000:]
+    assert totals["requests"] > 0 and totals["failures"] == 0, (totals, text[-4000:])
+    after = cache_lookups(server)
+    assert after.get("hit", 0) == before.get("hit", 0), "a cache-busted request hit the cache"
+    assert after.get("miss", 0) - before.get("miss", 0) >= totals["requests"]
+    assert server_errors(server) == []
+
+
 def test_the_job_scenario_runs_jobs_to_the_end_beside_interactive_users(
     server: str, tmp_path: Path
 ) -> None:
@@ -113,17 +127,3 @@ def test_the_job_scenario_runs_jobs_to_the_end_beside_interactive_users(
     assert stats["job (2 pages)"]["num_requests"] >= 1, text[-4000:]
     assert stats["job (2 pages)"]["num_failures"] == 0, text[-4000:]
     assert stats["/v1/jobs"]["num_failures"] == 0
-
-
-def test_gate_fails_an_impossible_slo_and_cache_bust_misses(server: str, tmp_path: Path) -> None:
-    before = cache_lookups(server)
-    rc, text, totals = locust(
-        server, tmp_path, "-u", "2", "-r", "2", "-t", "6s", "--cache-bust", "--slo-p95-ms", "1"
-    )
-    assert rc == 1, text[-4000:]
-    assert re.search(r"SLO FAIL: .*p95 \d+ ms > 1 ms", text), text[-4000:]
-    assert totals["requests"] > 0 and totals["failures"] == 0, (totals, text[-4000:])
-    after = cache_lookups(server)
-    assert after.get("hit", 0) == before.get("hit", 0), "a cache-busted request hit the cache"
-    assert after.get("miss", 0) - before.get("miss", 0) >= totals["requests"]
-    assert server_errors(server) == []
