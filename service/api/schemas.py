@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.ocr.quality import BLURRY_BELOW, LOW_CONTRAST_BELOW, TOO_SMALL_BELOW
 from service.ocr.types import OcrOptions
 
 
@@ -31,6 +32,11 @@ class OcrOptionsIn(BaseModel):
     word_boxes: bool = Field(False, description="Also return a polygon per word of each line.")
     fields: Literal["receipt"] | None = Field(
         None, description="receipt: also read company, date, address and total (SROIE task 3)."
+    )
+    quality: Literal["warn", "strict"] | None = Field(
+        None,
+        description="warn (default): a poor image gets a warning with its result; "
+        "strict: 422 IMAGE_QUALITY_POOR instead of a result.",
     )
     format: Literal["json", "text"] = Field(
         "json", description="json: lines with polygons; text: plain text/plain reading rows."
@@ -85,6 +91,28 @@ class KeyField(BaseModel):
     polygons: list[list[list[float]]] = Field(description="The lines it was read from.")
 
 
+class QualityOut(BaseModel):
+    """Medians over the detected text regions; null on a page without text."""
+
+    sharpness: float | None = Field(
+        description="Variance of the Laplacian of the text regions, grey levels stretched to "
+        f"0..255 (below {BLURRY_BELOW:g}: blurry)."
+    )
+    contrast: float | None = Field(
+        description="(p95 - p5) / 255 of the text regions' grey levels "
+        f"(below {LOW_CONTRAST_BELOW:g}: faint)."
+    )
+    text_height_px: float | None = Field(
+        description=f"Median detected line height in px (below {TOO_SMALL_BELOW:g}: too small)."
+    )
+
+
+class WarningOut(BaseModel):
+    code: Literal["IMAGE_QUALITY_POOR"]
+    reasons: list[Literal["blurry", "text_too_small", "low_contrast"]]
+    hint: str = Field(description="What to do about it, for a person.")
+
+
 class OcrResponse(BaseModel):
     request_id: str
     model_set: str
@@ -94,6 +122,10 @@ class OcrResponse(BaseModel):
     text: str = Field(description="All lines as plain text, one visual row per line.")
     timings_ms: dict[str, float] = Field(description="Wall time per stage of the computation.")
     cached: bool = Field(description="True when the result came from the result cache.")
+    quality: QualityOut
+    warnings: list[WarningOut] = Field(
+        description="IMAGE_QUALITY_POOR when reading is likely to suffer; none on a blank page."
+    )
     fields: dict[str, KeyField | None] | None = Field(
         None, description="With fields=receipt: company, date, address, total (null: not found)."
     )

@@ -35,6 +35,7 @@ from service.metrics import Metrics
 from service.ocr import export
 from service.ocr.decode import Header, decode_image, read_header
 from service.ocr.pipeline import OcrPipeline
+from service.ocr.quality import refuse_poor
 from service.ocr.types import OcrOptions
 from service.runtime.admission import Backlog, Cost, Hold, MemoryBudget, det_pixels, estimate
 from service.runtime.batched import Flow, ServedSet
@@ -98,15 +99,16 @@ def policies(s: Settings) -> StagePolicies:
 
 
 def fingerprint(pipeline: OcrPipeline, options: OcrOptions, tenant: str = "") -> str:
-    """Everything that changes a result: service version, model set + file digests, options;
-    and the API key's id, so that one client's results are never another's cache hits."""
+    """Everything that changes a result: service version, model set + file digests, options
+    (not ``quality``: strict refuses a document, it does not change it); and the API key's id,
+    so that one client's results are never another's cache hits."""
     doc: dict[str, Any] = {
         "service": __version__,
         "schema": export.SCHEMA,
         "model_set": pipeline.name,
         "versions": pipeline.versions,
         "reading": pipeline.reading_config(),
-        "options": dataclasses.asdict(options),
+        "options": dataclasses.asdict(dataclasses.replace(options, quality="warn")),
     }
     if tenant:
         doc["tenant"] = tenant
@@ -311,7 +313,16 @@ class Runtime:
     async def ocr(
         self, data: bytes, model_set: str | None, options: OcrOptions, tenant: str = ""
     ) -> Answer:
-        """``tenant`` (the API key's id) partitions the cache and the single flight."""
+        """``tenant`` (the API key's id) partitions the cache and the single flight. With
+        ``quality="strict"`` a result with a poor-quality warning, cached or fresh, is an error."""
+        answer = await self._answer(data, model_set, options, tenant)
+        if options.quality == "strict":
+            refuse_poor(answer.doc.get("warnings", []))
+        return answer
+
+    async def _answer(
+        self, data: bytes, model_set: str | None, options: OcrOptions, tenant: str
+    ) -> Answer:
         served = self.resolve(model_set)
         self.check_options(options)
         fp = fingerprint(served.pipeline, options, tenant)
