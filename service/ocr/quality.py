@@ -21,9 +21,9 @@ from service.ocr.errors import ImageQualityPoor
 from service.ocr.types import Pixels, Quad, Quality, QualityWarning
 
 # below these, CER rises steeply (docs/benchmarks.md, "Image-quality signal")
-BLURRY_BELOW = 120.0  # sharpness: variance of the Laplacian of the contrast-stretched region
-LOW_CONTRAST_BELOW = 0.25  # contrast: (p95 - p5) / 255 of the region's grey levels
-TOO_SMALL_BELOW = 14.0  # text_height_px: the detected box's height, px
+BLURRY_BELOW = 250.0  # sharpness: variance of the Laplacian of the contrast-stretched region
+LOW_CONTRAST_BELOW = 0.05  # contrast: (p95 - p5) / 255 of the region's grey levels
+TOO_SMALL_BELOW = 12.0  # text_height_px: the detected box's height, px
 POOR = "IMAGE_QUALITY_POOR"
 MIN_PIXELS = 16  # a region smaller than this says nothing about sharpness
 Gray = npt.NDArray[np.uint8]
