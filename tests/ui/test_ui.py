@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import cv2
 import httpx
@@ -148,6 +149,44 @@ def test_a_blurred_photo_is_flagged_and_strict_refuses_it(
         "data-code", "IMAGE_QUALITY_POOR", timeout=READ_TIMEOUT_MS
     )
     expect(page.locator("#error")).to_contain_text("too poor to read reliably")
+
+
+def pdf_result(server: ServeProcess) -> dict[str, Any]:
+    """A 2-page PDF's JSON as the contract with the PDF half of issue 12 has it (top-level
+    model_set, timings_ms, text with form feeds, ``pages``: each page the image document +
+    ``page`` + ``text_layer``), made from a real image result."""
+    image = httpx.post(
+        server.url + "/v1/ocr",
+        content=RECEIPT.read_bytes(),
+        headers={"Authorization": f"Bearer {KEY}", "content-type": "image/png"},
+        timeout=120,
+    ).json()
+    top = {k: image.pop(k) for k in ("request_id", "model_set", "model_versions", "timings_ms")}
+    pages = [{**image, "page": n, "text_layer": n == 2} for n in (1, 2)]
+    return {**top, "text": "\f".join(p["text"] for p in pages), "pages": pages, "cached": False}
+
+
+def test_a_pdf_result_is_shown_page_by_page(
+    page: Page, server: ServeProcess, tmp_path: Path, shots: Path
+) -> None:
+    """The UI's PDF path on the agreed JSON shape, answered by a stand-in for the server until
+    the PDF half is merged (then test_a_two_page_pdf_is_read_page_by_page runs for real)."""
+    doc = pdf_result(server)
+    page.route("**/v1/ocr", lambda route: route.fulfill(json=doc))
+    pdf = tmp_path / "two-pages.pdf"
+    pdf.write_bytes(two_page_pdf())
+    read(page, pdf)
+    expect(page.locator("#page-of")).to_have_text("Page 1 of 2")
+    n_boxes, n_lines = boxes_and_lines(page)
+    assert n_boxes == n_lines == len(doc["pages"][0]["lines"])
+    expect(page.locator("#stage svg.sheet text").first).to_have_text(EXPECTED[0])
+    page.click("#next")
+    expect(page.locator("#page-of")).to_have_text("Page 2 of 2")
+    expect(page.locator("#next")).to_be_disabled()
+    page.screenshot(path=shots / "pdf-stand-in-page-2.png", full_page=True)
+    with page.expect_download() as got:
+        page.click('[data-format="text"]')
+    assert Path(got.value.path()).read_text().count("\f") == 1
 
 
 def two_page_pdf() -> bytes:

@@ -46,7 +46,7 @@ def test_blurred_print_is_blurry_and_nothing_else() -> None:
 
 def test_faint_print_is_low_contrast_not_blurred() -> None:
     """Sharpness is measured on stretched grey levels: faint but sharp is not 'blurry'."""
-    q = quality.measure(*page(ink=200, paper=230))
+    q = quality.measure(*page(ink=220, paper=229))
     assert quality.reasons(q) == ("low_contrast",)
 
 

@@ -192,7 +192,8 @@ function metaOf(doc, page) {
       : `sharpness ${Math.round(q.sharpness)} · contrast ${q.contrast.toFixed(2)} · text ${Math.round(q.text_height_px)} px`;
   const timing = el("span", "", `${doc.model_set} · ${ms(t.total)} (${parts.join(", ")}) · `);
   timing.id = "timings";
-  return [timing, cached, document.createTextNode(" · " + quality)];
+  const layer = page.text_layer ? " · this page had a text layer" : "";
+  return [timing, cached, document.createTextNode(" · " + quality + layer)];
 }
 
 function showWarnings(page) {
