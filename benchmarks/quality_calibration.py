@@ -132,14 +132,15 @@ def cer(rows: Sequence[dict[str, Any]]) -> float:
 
 def table(args: argparse.Namespace) -> None:
     rows = [json.loads(line) for line in args.records.read_text().splitlines()]
-    print("| group | pages | CER | median page CER |\n|---|---:|---:|---:|")
-    for title, key in (("condition", "condition"), ("quality bucket", None)):
+    print("| group | pages | flagged poor | CER | median page CER |\n|---|---:|---:|---:|---:|")
+    for title, key in (("condition", "condition"), ("quality", None)):
         groups: dict[str, list[dict[str, Any]]] = {}
         for r in rows:
             groups.setdefault(r[key] if key else bucket(r), []).append(r)
         for name, group in sorted(groups.items()):
-            per_page = statistics.median(cer([r]) for r in group)
-            print(f"| {title}: {name} | {len(group)} | {cer(group):.3f} | {per_page:.3f} |")
+            poor = sum(bucket(r).startswith("poor") for r in group)
+            median = statistics.median(cer([r]) for r in group)
+            print(f"| {title}: {name} | {len(group)} | {poor} | {cer(group):.3f} | {median:.3f} |")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

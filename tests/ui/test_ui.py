@@ -52,6 +52,9 @@ def test_an_image_is_read_with_one_box_per_line(page: Page, shots: Path) -> None
 
 
 def test_a_box_and_its_line_light_up_together_by_keyboard(page: Page) -> None:
+    page.keyboard.press("Tab")  # the header's link to the API docs, then the file picker
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "file"
     read(page, RECEIPT)
     page.locator("#lines li.line").nth(2).focus()
     expect(page.locator('#stage polygon[data-index="2"]')).to_have_class("box c-high hot")
