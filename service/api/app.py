@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from service import __version__
-from service.api import errors, health, routes
+from service.api import errors, health, routes, ui
 from service.api.access import Access
 from service.api.keys import parse_digests
 from service.api.middleware import RequestContext
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     errors.install(app, runtime.metrics)
     app.include_router(routes.router)
     app.include_router(health.router)
+    app.include_router(ui.router)
     _add_middleware(app, settings, runtime.metrics)
     _document_bodies(app)
     return app
