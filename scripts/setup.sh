@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up on a fresh machine: virtualenv, the project (+dev tools with --dev),
-# the default model sets pulled and sha256-verified, and (with --dev) the fonts the tests render.
+# the default model sets pulled and sha256-verified, and (with --dev) the fonts the tests render
+# and the headless chromium the UI tests drive.
 # Usage: scripts/setup.sh [--dev]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -67,6 +68,21 @@ if [[ $DEV == 1 ]] && ! command -v pdftotext >/dev/null; then
   else
     log "pdftotext not found and cannot apt-get install it: the searchable-PDF tests will fail"
   fi
+fi
+# The browser UI tests (tests/ui) drive Debian's headless chromium through Playwright (the dev
+# extra); Playwright never downloads a browser here.
+if [[ $DEV == 1 ]] && ! command -v chromium >/dev/null; then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    log "installing chromium for the browser UI tests"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    log "chromium not found and cannot apt-get install it: the UI tests will fail"
+  fi
+fi
+if [[ $DEV == 1 ]] && ! $VENV/bin/python -c 'import playwright' 2>/dev/null; then
+  log "installing playwright (Python) for the browser UI tests"
+  $VENV/bin/python -m pip install --quiet "playwright>=1.40"
 fi
 # PaddleX's serving schemas for the POST /ocr protocol test (tests/integration/
 # test_paddlex_serving.py): an isolated venv, like the benchmark peers; never the service's deps.

@@ -1,10 +1,11 @@
 """Tenancy and access (off while OCR_API_KEYS is empty): a pure-ASGI middleware.
 
-Every route but ``OPEN_PATHS`` needs a key, as ``Authorization: Bearer <key>`` or
-``X-API-Key: <key>``: none -> 401 UNAUTHENTICATED, one whose digest is not configured -> 403
-FORBIDDEN, over its quota (OCR_API_KEY_RATE_PER_MIN) -> 429 OVERLOADED with Retry-After; all
-before the body is read. The key's id goes to ``scope["state"]["tenant"]``: the routes pass it
-to the runtime, which partitions the result cache by it. Keys are never logged or echoed.
+Every route but ``OPEN_PATHS`` and the UI's static files needs a key, as
+``Authorization: Bearer <key>`` or ``X-API-Key: <key>``: none -> 401 UNAUTHENTICATED, one whose
+digest is not configured -> 403 FORBIDDEN, over its quota (OCR_API_KEY_RATE_PER_MIN) -> 429
+OVERLOADED with Retry-After; all before the body is read. The key's id goes to
+``scope["state"]["tenant"]``: the routes pass it to the runtime, which partitions the result
+cache by it. Keys are never logged or echoed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from service.metrics import Metrics
 from service.ocr.errors import OcrError
 from service.runtime.errors import Overloaded
 
-OPEN_PATHS = frozenset({"/livez", "/readyz", "/metrics"})  # probes and scrapes need no key
+OPEN_PATHS = frozenset({"/livez", "/readyz", "/metrics", "/"})  # probes, scrapes, the UI page
+OPEN_PREFIXES = ("/ui/",)  # the UI's static files: the page asks for a key, then sends it
 
 
 class Access:
@@ -32,7 +34,7 @@ class Access:
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.digests or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http" or not self.digests or _open(scope["path"]):
             await self.app(scope, receive, send)
             return
         try:
@@ -59,6 +61,10 @@ class Access:
                 retry_after_s=max(1, math.ceil(wait)),
             )
         return tenant
+
+
+def _open(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
 def presented_key(headers: list[tuple[bytes, bytes]]) -> str:

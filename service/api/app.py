@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from service import __version__
-from service.api import errors, health, jobs, paddlex, routes
+from service.api import errors, health, jobs, paddlex, routes, ui
 from service.api.access import Access
 from service.api.keys import parse_digests
 from service.api.middleware import RequestContext
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(jobs.router)
     app.include_router(paddlex.router)
     app.include_router(health.router)
+    app.include_router(ui.router)
     _add_middleware(app, settings, runtime.metrics)
     _document_bodies(app)
     return app

@@ -56,6 +56,7 @@ class BodyTimeout(OcrError):
 STATUS = {
     "INVALID_IMAGE": 422,
     "INVALID_REQUEST": 422,
+    "IMAGE_QUALITY_POOR": 422,
     "UNKNOWN_MODEL_SET": 422,
     "UNAUTHENTICATED": 401,
     "FORBIDDEN": 403,

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.documents.options import PAGES_PATTERN, PdfOptions
+from service.ocr.quality import BLURRY_BELOW, LOW_CONTRAST_BELOW, TOO_SMALL_BELOW
 from service.ocr.types import OcrOptions
 
 Format = Literal["json", "text", "hocr", "alto", "pdf"]
@@ -36,6 +37,11 @@ class OcrOptionsIn(BaseModel):
     word_boxes: bool = Field(False, description="Also return a polygon per word of each line.")
     fields: Literal["receipt"] | None = Field(
         None, description="receipt: also read company, date, address and total (SROIE task 3)."
+    )
+    quality: Literal["warn", "strict"] | None = Field(
+        None,
+        description="warn (default): a poor image gets a warning with its result; "
+        "strict: 422 IMAGE_QUALITY_POOR instead of a result.",
     )
     format: Format = Field(
         "json",
@@ -115,6 +121,28 @@ class KeyField(BaseModel):
     polygons: list[list[list[float]]] = Field(description="The lines it was read from.")
 
 
+class QualityOut(BaseModel):
+    """Medians over the detected text regions; null on a page without text."""
+
+    sharpness: float | None = Field(
+        description="Variance of the Laplacian of the text regions, grey levels stretched to "
+        f"0..255 (below {BLURRY_BELOW:g}: blurry)."
+    )
+    contrast: float | None = Field(
+        description="(p95 - p5) / 255 of the text regions' grey levels "
+        f"(below {LOW_CONTRAST_BELOW:g}: faint)."
+    )
+    text_height_px: float | None = Field(
+        description=f"Median detected line height in px (below {TOO_SMALL_BELOW:g}: too small)."
+    )
+
+
+class WarningOut(BaseModel):
+    code: Literal["IMAGE_QUALITY_POOR"]
+    reasons: list[Literal["blurry", "text_too_small", "low_contrast"]]
+    hint: str = Field(description="What to do about it, for a person.")
+
+
 class ImageResult(BaseModel):
     """One image's reading (service/ocr/export.py): the body of an image's result, and each
     page of a PDF's."""
@@ -125,6 +153,10 @@ class ImageResult(BaseModel):
     lines: list[Line]
     text: str = Field(description="All lines as plain text, one visual row per line.")
     timings_ms: dict[str, float] = Field(description="Wall time per stage of the computation.")
+    quality: QualityOut
+    warnings: list[WarningOut] = Field(
+        description="IMAGE_QUALITY_POOR when reading is likely to suffer; none on a blank page."
+    )
     fields: dict[str, KeyField | None] | None = Field(
         None, description="With fields=receipt: company, date, address, total (null: not found)."
     )

@@ -5,7 +5,8 @@ Transparent rules over the geometry and text of the lines, no model:
 1. The lines are regrouped into visual rows (service.fields.rows).
 2. company: the first header row carrying a company suffix (SDN BHD, BHD, S/B, PLT, ENTERPRISE,
    TRADING...), grown over the rows it visibly continues on; without one, the top title row of
-   the text block right above the address. A trailing registration number is dropped.
+   the text block right above the address. A trailing registration number is dropped; the
+   recogniser's commonest confusions are undone (service.fields.spelling), as in the address.
 3. address: from the first address-like row after the company (NO / LOT / JALAN / a street
    number...) down to the row before the first telephone / GST / registration / date row.
 4. date: the first valid date on a row that says DATE, else the first valid date on the receipt.
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from service.fields.dates import find_dates
 from service.fields.header import clean_company, find_address, find_company
 from service.fields.rows import Row, build_rows
+from service.fields.spelling import fix_address, fix_company
 from service.fields.total import total_candidates
 from service.fields.types import Field, ReceiptFields
 from service.ocr.types import TextLine
@@ -47,7 +49,7 @@ def _company(rows: Sequence[Row]) -> tuple[Field | None, int]:
     if span is None:
         return None, 0
     first, last = span
-    value = clean_company(ascii_fold(" ".join(r.text for r in rows[first : last + 1])))
+    value = fix_company(clean_company(ascii_fold(" ".join(r.text for r in rows[first : last + 1]))))
     if not value:
         return None, last + 1
     return _rows_field(rows[first : last + 1], value, 0.9), last + 1
@@ -58,7 +60,7 @@ def _address(rows: Sequence[Row], begin: int) -> Field | None:
     if span is None:
         return None
     first, last = span
-    value = ascii_fold(" ".join(r.text for r in rows[first : last + 1]))
+    value = fix_address(ascii_fold(" ".join(r.text for r in rows[first : last + 1])))
     return _rows_field(rows[first : last + 1], value, 0.8)
 
 

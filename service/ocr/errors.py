@@ -43,3 +43,10 @@ class ModelError(OcrError):
     """A model file is missing, fails its sha256 check, or does not load."""
 
     code = "MODEL_ERROR"
+
+
+class ImageQualityPoor(OcrError):
+    """``quality="strict"`` and the text is blurred, too small or faint (service/ocr/quality.py):
+    the result would likely be wrong, so none is given."""
+
+    code = "IMAGE_QUALITY_POOR"

@@ -13,9 +13,9 @@ import json
 from typing import Any
 
 from service.ocr.layout import text_rows
-from service.ocr.types import OcrResult, Quad, TextLine
+from service.ocr.types import OcrResult, Quad, Quality, QualityWarning, TextLine
 
-SCHEMA = 3  # bump when the document changes: it is part of the cache fingerprint
+SCHEMA = 4  # bump when the document changes: it is part of the cache fingerprint
 
 
 def polygon(quad: Quad) -> list[list[float]]:
@@ -42,7 +42,17 @@ def export_result(result: OcrResult, word_boxes: bool = False) -> dict[str, Any]
         "lines": [export_line(ln, word_boxes) for ln in result.lines],
         "text": result_text(result),
         "timings_ms": {k: round(v, 2) for k, v in result.timings_ms.items()},
+        "quality": export_quality(result.quality),
+        "warnings": [export_warning(w) for w in result.warnings],
     }
+
+
+def export_quality(q: Quality) -> dict[str, float | None]:
+    return {"sharpness": q.sharpness, "contrast": q.contrast, "text_height_px": q.text_height_px}
+
+
+def export_warning(w: QualityWarning) -> dict[str, Any]:
+    return {"code": w.code, "reasons": list(w.reasons), "hint": w.hint}
 
 
 def result_text(result: OcrResult) -> str:

@@ -13,6 +13,7 @@ import dataclasses
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,6 +24,8 @@ from service.ocr.classify import AngleClassifier
 from service.ocr.crop import make_crops, sort_reading_order
 from service.ocr.db_postprocess import DetGeometry
 from service.ocr.detect import TextDetector
+from service.ocr.quality import measure as measure_quality
+from service.ocr.quality import warnings_for as quality_warnings
 from service.ocr.recognize import TextRecognizer
 from service.ocr.steps import DirectSteps, Steps, run_inline
 from service.ocr.types import (
@@ -33,6 +36,7 @@ from service.ocr.types import (
     OcrResult,
     Pixels,
     Quad,
+    Quality,
     Recognition,
     TextLine,
     Word,
@@ -50,6 +54,14 @@ class _Timer:
         start = time.perf_counter()
         yield
         self.ms[stage] = self.ms.get(stage, 0.0) + (time.perf_counter() - start) * 1000.0
+
+
+@dataclass(frozen=True)
+class Regions:
+    """What detection found: the crops in reading order and how readable they look."""
+
+    crops: Sequence[Crop]
+    quality: Quality
 
 
 class OcrPipeline:
@@ -71,24 +83,28 @@ class OcrPipeline:
     async def read(self, image: Image, options: OcrOptions, steps: Steps) -> OcrResult:
         timer = _Timer()
         with timer("det"):
-            crops = await self._detect(image, options.det, steps)
+            crops, quality = await self._detect(image, options.det, steps)
         with timer("cls"):
             pixels, angles = await self._orient([c.pixels for c in crops], options, steps)
         with timer("rec"):
             recs = await self.read_lines(pixels, options, steps)
-        return self.assemble(image, crops, angles, recs, options, timer.ms)
+        return self.assemble(image, Regions(crops, quality), angles, recs, options, timer.ms)
 
-    async def _detect(self, image: Image, opts: DetOptions, steps: Steps) -> list[Crop]:
+    async def _detect(
+        self, image: Image, opts: DetOptions, steps: Steps
+    ) -> tuple[list[Crop], Quality]:
         tensor, geometry = await steps.cpu(self.detector.preprocess, image, opts)
         prob = await steps.det(tensor)
         return await steps.cpu(self._crops, image, prob, geometry, opts)
 
     def _crops(
         self, image: Image, prob: Tensor, geometry: DetGeometry, opts: DetOptions
-    ) -> list[Crop]:
-        """DB post-processing, reading order and perspective crops: one hop of CPU work."""
+    ) -> tuple[list[Crop], Quality]:
+        """DB post-processing, reading order, perspective crops and the regions' quality: one
+        hop of CPU work (the page's pixels are at hand here, and off the event loop)."""
         detections = self.detector.postprocess(prob, geometry, opts)
-        return make_crops(image, sort_reading_order(detections))
+        quality = measure_quality(image.pixels, [d.quad for d in detections])
+        return make_crops(image, sort_reading_order(detections)), quality
 
     async def _orient(
         self, pixels: list[Pixels], options: OcrOptions, steps: Steps
@@ -145,16 +161,17 @@ class OcrPipeline:
     def assemble(
         self,
         image: Image,
-        crops: Sequence[Crop],
+        regions: Regions,
         angles: Sequence[classify.Angle],
         recs: Sequence[Recognition],
         options: OcrOptions,
         timings_ms: dict[str, float],
     ) -> OcrResult:
-        """Stage outputs -> OcrResult: empty and low-confidence readings are dropped."""
+        """Stage outputs -> OcrResult: empty and low-confidence readings are dropped; the
+        quality (of every detected region, read or dropped) comes with its warnings."""
         lines = tuple(
             TextLine(c.quad, r.text.strip(), r.score, a, c.det_score, _words(c.quad, a, r))
-            for c, a, r in zip(crops, angles, recs, strict=True)
+            for c, a, r in zip(regions.crops, angles, recs, strict=True)
             if r.text.strip() and r.score >= options.drop_score
         )
         timings_ms["total"] = sum(timings_ms.values())
@@ -165,6 +182,8 @@ class OcrPipeline:
             model_set=self.name,
             model_versions=dict(self.versions),
             timings_ms=timings_ms,
+            quality=regions.quality,
+            warnings=quality_warnings(regions.quality),
         )
 
 

@@ -120,6 +120,7 @@ class OcrOptions:
     drop_score: float = 0.5  # lines whose recognition score is below this are dropped
     word_boxes: bool = False  # also locate each word of each line (TextLine.words)
     fields: Literal["receipt"] | None = None  # key fields read from the lines (service/fields)
+    quality: Literal["warn", "strict"] = "warn"  # strict: a poor-quality page is an error
 
     def updated(self, changes: Mapping[str, Any]) -> OcrOptions:
         """A copy with flat option names replaced: ``use_cls``, ``decoder``... and the detector's
@@ -139,6 +140,23 @@ OPTION_NAMES = frozenset(
 
 
 @dataclass(frozen=True)
+class Quality:
+    """How readable the text regions look (service/ocr/quality.py): medians over the detected
+    regions; ``None`` on a page without text."""
+
+    sharpness: float | None = None  # variance of the Laplacian, grey levels stretched to 0..255
+    contrast: float | None = None  # (p95 - p5) / 255 of the grey levels
+    text_height_px: float | None = None  # the detected box's height
+
+
+@dataclass(frozen=True)
+class QualityWarning:
+    code: str  # IMAGE_QUALITY_POOR
+    reasons: tuple[str, ...]  # "blurry", "text_too_small", "low_contrast"
+    hint: str  # what to do about it, for a person
+
+
+@dataclass(frozen=True)
 class OcrResult:
     lines: tuple[TextLine, ...]
     width: int
@@ -146,6 +164,8 @@ class OcrResult:
     model_set: str
     model_versions: dict[str, str]
     timings_ms: dict[str, float]
+    quality: Quality = field(default_factory=Quality)
+    warnings: tuple[QualityWarning, ...] = ()
 
     @property
     def text(self) -> str:

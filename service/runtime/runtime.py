@@ -30,6 +30,7 @@ from models.registry.catalogue import Catalogue, CatalogueError
 from service import __version__
 from service.batching.policy import BatchPolicy
 from service.cache import ResultCache, cache_key, image_digest, make_cache
+from service.documents.document import pages_of
 from service.documents.options import PdfOptions
 from service.documents.pdf import PageInfo, PdfSource
 from service.documents.reading import read_pdf
@@ -38,6 +39,7 @@ from service.metrics import Metrics
 from service.ocr import export
 from service.ocr.decode import Header, decode_image, read_header, sniff_format
 from service.ocr.pipeline import OcrPipeline
+from service.ocr.quality import refuse_poor
 from service.ocr.types import OcrOptions, OcrResult
 from service.runtime.admission import (
     Backlog,
@@ -116,15 +118,16 @@ def fingerprint(
     pipeline: OcrPipeline, options: OcrOptions, tenant: str = "", pdf: PdfOptions | None = None
 ) -> str:
     """Everything that changes a result: service version, model set + file digests, options
-    (and, for a PDF, how it becomes pages); and the API key's id, so that one client's results
-    are never another's cache hits."""
+    (not ``quality``: strict refuses a document, it does not change it; for a PDF, how it
+    becomes pages); and the API key's id, so that one client's results are never another's
+    cache hits."""
     doc: dict[str, Any] = {
         "service": __version__,
         "schema": export.SCHEMA,
         "model_set": pipeline.name,
         "versions": pipeline.versions,
         "reading": pipeline.reading_config(),
-        "options": dataclasses.asdict(options),
+        "options": dataclasses.asdict(dataclasses.replace(options, quality="warn")),
     }
     if tenant:
         doc["tenant"] = tenant
@@ -341,7 +344,23 @@ class Runtime:
     ) -> Answer:
         """An image's or a PDF's result (``pdf``: how a PDF becomes pages; default the
         server's). ``tenant`` (the API key's id) partitions the cache and the single flight;
-        ``background`` (job pages) queues the engine work behind interactive requests."""
+        ``background`` (job pages) queues the engine work behind interactive requests. With
+        ``quality="strict"`` a result with a poor-quality warning on any page, cached or fresh,
+        is an error."""
+        answer = await self._answer(data, model_set, options, tenant, pdf, background)
+        if options.quality == "strict":
+            refuse_poor([w for page in pages_of(answer.doc) for w in page.get("warnings", [])])
+        return answer
+
+    async def _answer(
+        self,
+        data: bytes,
+        model_set: str | None,
+        options: OcrOptions,
+        tenant: str,
+        pdf: PdfOptions | None,
+        background: bool,
+    ) -> Answer:
         lag_s = self.settings.job_lag_s if background else 0.0
         limit_s = self.settings.request_timeout_s + BACKGROUND_STAGES * lag_s
         served = self.resolve(model_set)

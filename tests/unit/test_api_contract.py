@@ -10,7 +10,9 @@ import base64
 import io
 from typing import Any
 
+import cv2
 import httpx
+import numpy as np
 import pytest
 from PIL import Image as PILImage
 
@@ -46,6 +48,7 @@ ERROR_CODES = {
     "INVALID_PDF",
     "PDF_ENCRYPTED",
     "TOO_MANY_PAGES",
+    "IMAGE_QUALITY_POOR",
 }
 
 
@@ -71,6 +74,23 @@ async def test_a_result_matches_the_documented_schema() -> None:
             (await client.post("/v1/ocr/batch", files=files)).json()
         )
         assert batch.results[0].result is not None and batch.results[1].error is not None
+
+
+async def test_strict_quality_refuses_a_poor_page_cached_or_not() -> None:
+    """The fake detector's boxes are a few px tall: text too small to read. A warning with the
+    result by default; 422 with quality=strict, also when the result comes from the cache
+    (strict does not change the cached document). A blank page is no text, never poor."""
+    send = {"content": RECEIPT_BYTES, "headers": {"content-type": "image/png"}}
+    async with serving(FAKE) as (_, client):
+        body = OcrResponse.model_validate((await client.post("/v1/ocr", **send)).json())
+        assert body.quality.text_height_px is not None and not body.cached
+        assert [w.reasons for w in body.warnings] == [["text_too_small"]]
+        refused = await client.post("/v1/ocr", params={"quality": "strict"}, **send)
+        assert "text_too_small" in assert_error(refused, 422, "IMAGE_QUALITY_POOR")["message"]
+        blank = cv2.imencode(".png", np.full((200, 300, 3), 255, np.uint8))[1].tobytes()
+        files = {"file": ("blank.png", blank, "image/png")}
+        ok = await client.post("/v1/ocr", params={"quality": "strict"}, files=files)
+        assert ok.status_code == 200 and ok.json()["warnings"] == [] and not ok.json()["lines"]
 
 
 async def test_a_cache_entry_that_does_not_decode_is_a_miss() -> None:
