@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 TAKE_WAIT_S = 1.0  # longest wait for a page before looking at the runtime's state again
 IDLE_S = 0.5  # pause while the runtime is not ready, or after a store failure
 ATTEMPTS = 3  # a page that times out this often fails with TIMEOUT
+MAX_BACKOFF_S = 10.0  # longest pause between tries while the store does not answer
 
 
 def consumer_name() -> str:
@@ -67,6 +68,7 @@ class JobWorker:
         self._tasks = []
 
     async def _loop(self) -> None:
+        failures = 0
         while True:
             if not self.runtime.ready:
                 await asyncio.sleep(IDLE_S)
@@ -77,9 +79,12 @@ class JobWorker:
                     await self._process(task)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a store failure: the page stays pending and is taken over
-                log.exception("job worker: store error; retrying")
-                await asyncio.sleep(IDLE_S)
+            except Exception as exc:  # a store failure: the page stays pending, taken over later
+                failures += 1
+                log.warning("job worker: store error (%s: %s); retrying", type(exc).__name__, exc)
+                await asyncio.sleep(min(MAX_BACKOFF_S, IDLE_S * 2**failures))
+            else:
+                failures = 0
 
     async def _process(self, task: PageTask) -> None:
         """One page; cancelled (stop()), it goes back to the queue whatever step it was at
