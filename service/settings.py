@@ -115,7 +115,12 @@ class Settings(BaseSettings):
         _PDF_LIM.max_pages, ge=1, description="Pages read from one PDF (those selected); more: 413."
     )
     pdf_dpi: int = Field(
-        _PDF.dpi, ge=36, le=600, description="Resolution PDF pages are rendered at (request: dpi)."
+        _PDF.dpi,
+        ge=36,
+        le=600,
+        description="Resolution PDF pages are rendered at (request: dpi). 250: the lowest at "
+        "which receipts (80 mm) read as well as at any DPI measured, ~29 px text lines; forms "
+        "read as well from 100 to 250 (docs/benchmarks.md).",
     )
     skip_text_pages: bool = Field(
         _PDF.skip_text_pages,

@@ -14,7 +14,7 @@ PAGES_PATTERN = r"^\s*\d+(\s*-\s*\d+)?(\s*,\s*\d+(\s*-\s*\d+)?)*\s*$"
 class PdfOptions:
     """How a PDF becomes pages; the defaults of the whole service (settings take them from here)."""
 
-    dpi: int = 200  # chosen on SROIE receipts rendered to PDF (docs/benchmarks.md)
+    dpi: int = 250  # measured on SROIE + FUNSD rendered to PDF (docs/benchmarks.md, issue 12)
     pages: str = ""  # "1-3,7" (1-based); empty: every page
     skip_text_pages: bool = False  # pages that already have a text layer are not read
 
