@@ -84,6 +84,14 @@ if [[ $DEV == 1 ]] && ! $VENV/bin/python -c 'import playwright' 2>/dev/null; the
   log "installing playwright (Python) for the browser UI tests"
   $VENV/bin/python -m pip install --quiet "playwright>=1.40"
 fi
+# PaddleX's serving schemas for the POST /ocr protocol test (tests/integration/
+# test_paddlex_serving.py): an isolated venv, like the benchmark peers; never the service's deps.
+PADDLEX_PIN="paddlex[serving]==3.7.2"
+if [[ $DEV == 1 && ! -x .peers/paddlex/bin/python ]]; then
+  log "creating .peers/paddlex ($PADDLEX_PIN)"
+  "$PY" -m venv .peers/paddlex
+  .peers/paddlex/bin/pip install -q "$PADDLEX_PIN"
+fi
 # Deployment checks: kubectl (kustomize), promtool, yamllint, kubernetes-validate.
 if [[ $DEV == 1 ]]; then scripts/setup_deploy_tools.sh; fi
 # Container checks: dockerd (Debian docker.io) and debootstrap for the CI base image.

@@ -130,6 +130,17 @@ class Metrics:
             registry=r,
         )
         self.ready = Gauge("ocr_ready", "1 when /readyz answers 200.", registry=r)
+        self.job_pages_queued = Gauge(
+            "ocr_job_pages_queued",
+            "Job pages queued or being read (with Redis: all replicas'; the HPA scales on it).",
+            registry=r,
+        )
+        self.job_pages = Counter(
+            "ocr_job_pages_total",
+            "Job pages read here, by outcome (ok, error, released back to the queue).",
+            ["outcome"],
+            registry=r,
+        )
         if gpu:
             r.register(NvmlCollector())
 

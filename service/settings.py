@@ -273,6 +273,59 @@ class Settings(BaseSettings):
         "in flight and the measured rate; 0 = 3/4 of the request timeout.",
     )
 
+    # asynchronous jobs (issue 13): in-process without OCR_REDIS_URL, shared through Redis with it
+    job_workers: int = Field(
+        1,
+        ge=0,
+        le=16,
+        description="Job pages this replica reads at once (behind interactive requests); "
+        "0 = it only accepts and answers jobs.",
+    )
+    job_lag_s: float = Field(
+        10.0,
+        ge=0,
+        le=60,
+        description="Job pages queue in the batchers as if they came this much later "
+        "(interactive requests go first); 0 = arrival order.",
+    )
+    job_max_pages: int = Field(300, ge=1, description="Pages in one job (413 above).")
+    job_max_bytes: int = Field(
+        64 * 1024 * 1024, gt=0, description="Largest POST /v1/jobs body (all files)."
+    )
+    job_max_queued: int = Field(
+        100, ge=1, description="Unfinished jobs in total before 429 (checked at submission)."
+    )
+    job_max_queued_per_client: int = Field(
+        10, ge=1, description="Unfinished jobs per client (API key, else address) before 429."
+    )
+    job_ttl_s: int = Field(
+        86_400,
+        gt=0,
+        description="A finished (or cancelled) job and its result are kept this long, then 404 "
+        "JOB_EXPIRED.",
+    )
+    job_claim_idle_s: float = Field(
+        120.0,
+        gt=0,
+        description="Redis: a page taken this long ago and not finished is taken over by "
+        "another replica (its owner died); keep it above the request timeout.",
+    )
+    job_result_pages: int = Field(
+        50, ge=1, le=1000, description="Pages per GET /v1/jobs/{id}/result response."
+    )
+    job_callback_allow: str = Field(
+        "",
+        description="URL prefixes a job's completion callback may post to (comma list); "
+        "empty = callbacks refused (the service never posts to arbitrary URLs).",
+    )
+
+    # PaddleX-serving compatible POST /ocr (issue 13)
+    paddlex_file_url_allow: str = Field(
+        "",
+        description="URL prefixes POST /ocr may fetch `file` from (comma list); empty = `file` "
+        "must be base64 (the service never fetches arbitrary URLs).",
+    )
+
     def ocr_options(self) -> OcrOptions:
         """The reading options every request starts from (requests override them)."""
         return OcrOptions().updated({k: v for k, v in self if k in OPTION_NAMES})

@@ -10,12 +10,13 @@ from typing import Any
 from fastapi import FastAPI
 
 from service import __version__
-from service.api import errors, health, routes, ui
+from service.api import errors, health, jobs, paddlex, routes, ui
 from service.api.access import Access
 from service.api.keys import parse_digests
 from service.api.middleware import RequestContext
-from service.api.schemas import BatchJsonRequest, OcrJsonRequest
+from service.api.schemas import BatchJsonRequest, OcrJsonRequest, PaddleXOcrRequest
 from service.api.uploads import UploadGuard
+from service.jobs.jobs import Jobs, make_store
 from service.metrics import Metrics
 from service.runtime.runtime import Runtime
 from service.settings import Settings, get_settings
@@ -26,11 +27,14 @@ JSON_OVERHEAD = 64 * 1024  # field names, options, the base64 alphabet's 4/3 is 
 def body_limits(s: Settings) -> Any:
     single = s.max_upload_bytes * 4 // 3 + JSON_OVERHEAD
     batch = s.max_batch_bytes * 4 // 3 + JSON_OVERHEAD
+    job = s.job_max_bytes * 4 // 3 + JSON_OVERHEAD
 
     def limit(path: str) -> int:
         if path.startswith("/v1/ocr/batch"):
             return batch
-        return single if path.startswith("/v1/") else JSON_OVERHEAD
+        if path == "/v1/jobs":
+            return job
+        return single if path.startswith("/v1/") or path == "/ocr" else JSON_OVERHEAD
 
     return limit
 
@@ -39,13 +43,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     settings = settings or get_settings()
     if runtime is None:
         runtime = Runtime(settings, Metrics())
+    job_service = Jobs(settings, runtime, make_store(settings))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        await job_service.start()
         try:
             yield
-        finally:
+        finally:  # job pages being read go back to the queue before the batchers stop
+            await job_service.stop()
             await runtime.stop()
 
     app = FastAPI(
@@ -55,9 +62,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.jobs = job_service
     app.state.settings = settings
     errors.install(app, runtime.metrics)
     app.include_router(routes.router)
+    app.include_router(jobs.router)
+    app.include_router(paddlex.router)
     app.include_router(health.router)
     app.include_router(ui.router)
     _add_middleware(app, settings, runtime.metrics)
@@ -86,7 +96,7 @@ def _document_bodies(app: FastAPI) -> None:
             return app.openapi_schema
         schema = build()
         comps = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in (OcrJsonRequest, BatchJsonRequest):
+        for model in (OcrJsonRequest, BatchJsonRequest, PaddleXOcrRequest):
             doc = model.model_json_schema(ref_template="#/components/schemas/{model}")
             comps.update(doc.pop("$defs", {}))
             comps[model.__name__] = doc

@@ -8,6 +8,7 @@ is logged with its traceback and answered as INTERNAL (api/middleware.py), never
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
@@ -71,6 +72,10 @@ STATUS = {
     "NOT_READY": 503,
     "TIMEOUT": 504,
     "NOT_FOUND": 404,
+    "JOB_NOT_FOUND": 404,
+    "JOB_EXPIRED": 404,
+    "JOB_NOT_FINISHED": 409,
+    "IDEMPOTENCY_KEY_REUSED": 422,
     "METHOD_NOT_ALLOWED": 405,
     "MODEL_ERROR": 500,
     "INTERNAL": 500,
@@ -116,24 +121,47 @@ def ocr_error_response(exc: OcrError, metrics: Metrics | None = None) -> JSONRes
     return resp
 
 
+PADDLEX_PATHS = frozenset({"/ocr"})  # PaddleX serving protocol: its own error shape
+
+
+def paddlex_shaped(resp: JSONResponse) -> JSONResponse:
+    """The same error in the PaddleX serving shape: ``{"logId", "errorCode", "errorMsg"}`` with
+    the HTTP status as errorCode (as PaddleX's own server answers), headers kept."""
+    error = json.loads(bytes(resp.body))["error"]
+    body = {
+        "logId": error["request_id"],
+        "errorCode": resp.status_code,
+        "errorMsg": f"{error['code']}: {error['message']}",
+    }
+    headers = {k: v for k, v in resp.headers.items() if k.lower() not in _OWN_HEADERS}
+    return JSONResponse(body, resp.status_code, headers=headers)
+
+
+_OWN_HEADERS = {"content-length", "content-type"}
+
+
 def install(app: FastAPI, metrics: Metrics) -> None:
-    async def on_ocr_error(_: Request, exc: Exception) -> JSONResponse:
+    def shaped(request: Request, resp: JSONResponse) -> JSONResponse:
+        return paddlex_shaped(resp) if request.url.path in PADDLEX_PATHS else resp
+
+    async def on_ocr_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, OcrError)
         if exc.code in ("INTERNAL", "MODEL_ERROR"):
             log.error("%s: %s", exc.code, exc.message)
-        return ocr_error_response(exc, metrics)
+        return shaped(request, ocr_error_response(exc, metrics))
 
-    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return error_response("INVALID_REQUEST", _validation_message(exc), metrics)
+        resp = error_response("INVALID_REQUEST", _validation_message(exc), metrics)
+        return shaped(request, resp)
 
-    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = _HTTP_CODES.get(exc.status_code, "INVALID_REQUEST")
         resp = error_response(code, str(exc.detail), metrics)
         resp.status_code = exc.status_code if exc.status_code < 500 else 500
         resp.headers.update(exc.headers or {})  # e.g. Allow on a 405
-        return resp
+        return shaped(request, resp)
 
     app.add_exception_handler(OcrError, on_ocr_error)
     app.add_exception_handler(RequestValidationError, on_validation)

@@ -98,7 +98,18 @@ class RequestContext:
             request_id.reset(token)
 
 
-KNOWN_ROUTES = ("/v1/ocr", "/v1/ocr/batch", "/v1/models", "/livez", "/readyz", "/metrics")
+KNOWN_ROUTES = (
+    "/v1/ocr",
+    "/v1/ocr/batch",
+    "/v1/models",
+    "/v1/jobs",
+    "/v1/jobs/{job_id}",
+    "/v1/jobs/{job_id}/result",
+    "/ocr",
+    "/livez",
+    "/readyz",
+    "/metrics",
+)
 
 
 def _route_label(scope: Scope) -> str:

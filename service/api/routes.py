@@ -42,7 +42,7 @@ def _errors(*codes: str) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorResponse, "description": "Error (see error.code)"} for s in statuses}
 
 
-def _body_doc(json_model: type, batch: bool) -> dict[str, Any]:
+def body_doc(json_model: type, batch: bool) -> dict[str, Any]:
     file_field = "files" if batch else "file"
     file_schema: dict[str, Any] = {"type": "string", "format": "binary"}
     props: dict[str, Any] = {
@@ -107,7 +107,7 @@ def _tenant(request: Request) -> str:
     "/v1/ocr",
     response_model=OcrResponse | PdfResponse,
     responses={**_FORMAT_RESPONSES, **_errors(*_OCR_ERRORS)},
-    openapi_extra=_body_doc(OcrJsonRequest, batch=False),
+    openapi_extra=body_doc(OcrJsonRequest, batch=False),
     summary="OCR one image or PDF",
 )
 async def ocr(request: Request) -> Response:
@@ -130,7 +130,7 @@ async def ocr(request: Request) -> Response:
     "/v1/ocr/batch",
     response_model=BatchResponse,
     responses=_errors(*_OCR_ERRORS, "TOO_MANY_IMAGES"),
-    openapi_extra=_body_doc(BatchJsonRequest, batch=True),
+    openapi_extra=body_doc(BatchJsonRequest, batch=True),
     summary="OCR several images or PDFs in one call (each succeeds or fails on its own)",
 )
 async def ocr_batch(request: Request) -> Response:

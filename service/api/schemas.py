@@ -6,7 +6,7 @@ and the cache); ``OcrResponse`` documents that shape and the API tests validate 
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -224,3 +224,95 @@ class ModelSetInfo(BaseModel):
 class ModelsResponse(BaseModel):
     default: str
     model_sets: list[ModelSetInfo]
+
+
+# -- asynchronous jobs (issue 13) -------------------------------------------------------------
+
+JobState = Literal["queued", "running", "succeeded", "failed", "canceled"]
+
+
+class JobProgress(BaseModel):
+    pages_total: int
+    pages_done: int = Field(description="Pages read or failed.")
+    pages_failed: int
+
+
+class PageErrorOut(BaseModel):
+    page: int = Field(description="1-based page number in the job.")
+    code: str
+    message: str
+
+
+class JobOut(BaseModel):
+    """A job's status. ``succeeded``: every page was read, some may have failed on their own
+    (``errors``); ``failed``: every page failed."""
+
+    id: str
+    status: JobState
+    progress: JobProgress
+    created_at: str = Field(description="ISO 8601, UTC.")
+    started_at: str | None
+    finished_at: str | None
+    expires_at: str | None = Field(description="When the job and its result are deleted.")
+    errors: list[PageErrorOut]
+    result_url: str | None = Field(description="Set once the job is finished.")
+
+
+class JobPageOut(BaseModel):
+    page: int
+    result: ImageResult | None = None
+    error: PageErrorOut | None = None
+
+
+class JobResultOut(BaseModel):
+    id: str
+    status: JobState
+    pages: list[JobPageOut]
+    next_page_from: int | None = Field(description="The next page_from to ask for; null: done.")
+
+
+# -- PaddleX basic serving, OCR pipeline: POST /ocr (issue 13) ------------------------------
+# The protocol's own definitions are paddlex.inference.serving.schemas.ocr (InferRequest,
+# InferResult); tests/integration/test_paddlex_serving.py validates against them.
+
+
+class PaddleXOcrRequest(BaseModel):
+    """PaddleX's InferRequest: camelCase, every option optional (the server's default)."""
+
+    file: str = Field(
+        description="The file, base64; or a URL where OCR_PADDLEX_FILE_URL_ALLOW allows."
+    )
+    fileType: Literal[0, 1] | None = Field(None, description="0 = PDF, 1 = image; null = sniffed.")
+    useDocOrientationClassify: bool | None = Field(None, description="Not supported: false/null.")
+    useDocUnwarping: bool | None = Field(None, description="Not supported: false/null.")
+    useTextlineOrientation: bool | None = Field(None, description="-> use_cls")
+    textDetLimitSideLen: int | None = Field(None, description="-> det_limit_side_len")
+    textDetLimitType: str | None = Field(None, description="-> det_limit_type")
+    textDetThresh: float | None = Field(None, description="-> det_thresh")
+    textDetBoxThresh: float | None = Field(None, description="-> det_box_thresh")
+    textDetUnclipRatio: float | None = Field(None, description="-> det_unclip_ratio")
+    textRecScoreThresh: float | None = Field(None, description="-> drop_score")
+    returnWordBox: bool | None = Field(None, description="-> word_boxes")
+    visualize: bool | None = Field(
+        None, description="ocrImage/inputImage as base64 JPEG (default)."
+    )
+    logId: str | None = Field(None, max_length=128)
+
+
+class PaddleXOcrResult(BaseModel):
+    prunedResult: dict[str, Any]
+    ocrImage: str | None = None
+    docPreprocessingImage: str | None = None
+    inputImage: str | None = None
+
+
+class PaddleXInferResult(BaseModel):
+    ocrResults: list[PaddleXOcrResult]
+    dataInfo: dict[str, Any]
+
+
+class PaddleXResponse(BaseModel):
+    logId: str
+    errorCode: int = Field(description="0 on success, else the HTTP status.")
+    errorMsg: str = Field(description='"Success", else "CODE: message".')
+    result: PaddleXInferResult | None = None

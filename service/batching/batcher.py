@@ -10,6 +10,9 @@ session has exactly one owner and never runs on the event loop. Guarantees:
   is read between a dense page's rows instead of after all of them. Everything else is served
   in arrival order: fair queueing per row between all requests (tried) gave receipts at 8
   clients a higher p95 and no more throughput (docs/benchmarks.md).
+- Background work (the pages of asynchronous jobs) is put in line ``lag_s`` later than it came
+  (OCR_JOB_LAG_S, 10 s), so every interactive item queued meanwhile goes
+  first, and a job page waiting longer than that still gets its turn (no starvation).
 - Items whose future was cancelled (client gone, request timed out) are dropped before they
   cost compute.
 - A failing batch is retried item by item, so one bad item cannot fail its neighbours.
@@ -89,13 +92,16 @@ class DynamicBatcher(Generic[P, R]):
     def depth(self) -> int:
         return len(self._queue)
 
-    def submit(self, key: Hashable, cost: float, payload: P, count: int = 1) -> asyncio.Future[R]:
-        """Queue one of the ``count`` items its request sends at once."""
+    def submit(
+        self, key: Hashable, cost: float, payload: P, count: int = 1, lag_s: float = 0.0
+    ) -> asyncio.Future[R]:
+        """Queue one of the ``count`` items its request sends at once; ``lag_s`` puts it in line
+        as if it had come that much later (background work: job pages)."""
         if self._closing or self._task is None:
             raise NotReady(f"the {self.stage} batcher is not running")
         fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         now = time.monotonic()
-        turn = now - self.small_jump_s if count <= self.small else now
+        turn = (now - self.small_jump_s if count <= self.small else now) + lag_s
         self._queue.append(_Item(key, cost, payload, fut, now, turn))
         self._depth_changed(+1)
         self._wake.set()

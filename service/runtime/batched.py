@@ -71,28 +71,35 @@ class BatchedSteps:
     """One request's steps: engine work queued on the batchers, CPU work on the pool."""
 
     def __init__(
-        self, batchers: StageBatchers, passed: Callable[[str], None], cpu_pool: Executor
+        self,
+        batchers: StageBatchers,
+        passed: Callable[[str], None],
+        cpu_pool: Executor,
+        lag_s: float = 0.0,
     ) -> None:
         self.batchers = batchers
         self.skip = passed
         self._pool = cpu_pool
+        self._lag_s = lag_s  # > 0: background work, behind interactive requests
 
     async def cpu(self, fn: Callable[PS, T], *args: PS.args, **kwargs: PS.kwargs) -> T:
         return await on_pool(self._pool, fn, *args, **kwargs)
 
     async def det(self, tensor: Tensor) -> Tensor:
         _, _, h, w = tensor.shape
-        future = self.batchers.det.submit((h, w), float(h * w), tensor)
+        future = self.batchers.det.submit((h, w), float(h * w), tensor, 1, self._lag_s)
         self.skip("det")
         return await future
 
     async def cls(self, rows: Sequence[Tensor]) -> list[Tensor]:
-        futures = [self.batchers.cls.submit(0, 1.0, row, len(rows)) for row in rows]
+        n, lag = len(rows), self._lag_s
+        futures = [self.batchers.cls.submit(0, 1.0, row, n, lag) for row in rows]
         self.skip("cls")
         return list(await asyncio.gather(*futures))
 
     async def rec(self, rows: Sequence[RecRow]) -> list[TopK]:
-        futures = [self.batchers.rec.submit(r.bucket, float(r.bucket), r, len(rows)) for r in rows]
+        n, lag = len(rows), self._lag_s
+        futures = [self.batchers.rec.submit(r.bucket, float(r.bucket), r, n, lag) for r in rows]
         self.skip("rec")
         return list(await asyncio.gather(*futures))
 
@@ -114,7 +121,7 @@ class ServedSet:
     def name(self) -> str:
         return self.pipeline.name
 
-    async def read(self, image: Image, options: OcrOptions) -> OcrResult:
+    async def read(self, image: Image, options: OcrOptions, lag_s: float = 0.0) -> OcrResult:
         with self.flow.enter() as passed:
-            steps = BatchedSteps(self.batchers, passed, self._cpu_pool)
+            steps = BatchedSteps(self.batchers, passed, self._cpu_pool, lag_s)
             return await self.pipeline.read(image, options, steps)

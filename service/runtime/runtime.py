@@ -76,6 +76,7 @@ class State(StrEnum):
 HASH_INLINE_BYTES = 256 * 1024  # larger uploads are hashed off the event loop
 PRIOR_UNITS_PER_S = 0.5  # the rate assumed until measured: ~0.4 receipts/s (2 cores do ~2)
 RELEASE_IDLE_S = 2.0  # memory goes back to the OS after this long without work
+BACKGROUND_STAGES = 3  # a background request may wait OCR_JOB_LAG_S more at each stage
 
 
 @dataclass(frozen=True)
@@ -339,12 +340,14 @@ class Runtime:
         options: OcrOptions,
         tenant: str = "",
         pdf: PdfOptions | None = None,
+        background: bool = False,
     ) -> Answer:
         """An image's or a PDF's result (``pdf``: how a PDF becomes pages; default the
-        server's). ``tenant`` (the API key's id) partitions the cache and the single flight.
-        With ``quality="strict"`` a result with a poor-quality warning on any page, cached or
-        fresh, is an error."""
-        answer = await self._answer(data, model_set, options, tenant, pdf)
+        server's). ``tenant`` (the API key's id) partitions the cache and the single flight;
+        ``background`` (job pages) queues the engine work behind interactive requests. With
+        ``quality="strict"`` a result with a poor-quality warning on any page, cached or fresh,
+        is an error."""
+        answer = await self._answer(data, model_set, options, tenant, pdf, background)
         if options.quality == "strict":
             refuse_poor([w for page in pages_of(answer.doc) for w in page.get("warnings", [])])
         return answer
@@ -356,22 +359,25 @@ class Runtime:
         options: OcrOptions,
         tenant: str,
         pdf: PdfOptions | None,
+        background: bool,
     ) -> Answer:
+        lag_s = self.settings.job_lag_s if background else 0.0
+        limit_s = self.settings.request_timeout_s + BACKGROUND_STAGES * lag_s
         served = self.resolve(model_set)
         self.check_options(options)
         pdf = (pdf or self.pdf_options) if sniff_format(data) == "PDF" else None
         fp = fingerprint(served.pipeline, options, tenant, pdf)
         try:
-            async with asyncio.timeout(self.settings.request_timeout_s):
+            async with asyncio.timeout(limit_s):
                 key = cache_key(await self._digest(data), fp)
                 hit = await self._cached(key, served.name)
                 if hit is not None:
                     return hit
                 answer, shared = await self._flights.do(
-                    key, lambda: self._compute(served, data, options, key, pdf)
+                    key, lambda: self._compute(served, data, options, key, pdf, lag_s)
                 )
         except TimeoutError as exc:
-            raise Timeout(f"no result within {self.settings.request_timeout_s:g} s") from exc
+            raise Timeout(f"no result within {limit_s:g} s") from exc
         if shared:
             self.metrics.singleflight_shared.inc()
         return answer
@@ -401,7 +407,13 @@ class Runtime:
         return Answer(body, doc, model_set, cached=True)
 
     async def _compute(
-        self, served: ServedSet, data: bytes, options: OcrOptions, key: str, pdf: PdfOptions | None
+        self,
+        served: ServedSet,
+        data: bytes,
+        options: OcrOptions,
+        key: str,
+        pdf: PdfOptions | None,
+        lag_s: float = 0.0,
     ) -> Answer:
         if pdf is not None:
             return self._store(key, await self._read_pdf(served, data, options, pdf), served)
@@ -412,7 +424,7 @@ class Runtime:
             image = await asyncio.wrap_future(held.pending)
             held.pending = None
             held.lower(cost.held_bytes)
-            result = await served.read(image, options)
+            result = await served.read(image, options, lag_s)
         self._observe(result)
         return self._store(key, result_document(result, options), served)
 

@@ -23,6 +23,21 @@ def rules(adapter_configmap: dict[str, Any]) -> list[dict[str, Any]]:
     return list(yaml.safe_load(adapter_configmap["data"]["config.yaml"])["rules"])
 
 
+def external_rules(adapter_configmap: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(yaml.safe_load(adapter_configmap["data"]["config.yaml"]).get("externalRules", []))
+
+
+def render_external(rule: dict[str, Any], namespace: str) -> str:
+    """An External metric query as the adapter fills it for an HPA in ``namespace`` (no
+    metric selector): .LabelMatchers is the namespace matcher only."""
+    matcher = f'{resource_label(rule, "namespace")}="{namespace}"'
+    values = {"Series": series_name(rule), "LabelMatchers": matcher}
+    out = TEMPLATE_FIELD.sub(lambda m: values[m.group(1)], rule["metricsQuery"])
+    if "<<" in out or ">>" in out:
+        raise ValueError(f"unrendered template left in {out!r}")
+    return out
+
+
 def series_name(rule: dict[str, Any]) -> str:
     name = rule["seriesQuery"].split("{", 1)[0].strip().strip("'\"")
     if not name:

@@ -458,6 +458,50 @@ def test_hpa_pods_metrics_are_served_by_the_adapter_rules() -> None:
     assert wanted <= served, f"HPA metrics no adapter rule serves: {wanted - served}"
 
 
+def external_metrics(hpa: Obj) -> set[str]:
+    metrics = hpa["spec"]["metrics"]
+    return {m["external"]["metric"]["name"] for m in metrics if m["type"] == "External"}
+
+
+def test_hpas_scale_on_queued_job_pages_served_by_an_external_rule() -> None:
+    rules = k8s_adapter.external_rules(adapter_config())
+    served = {k8s_adapter.exposed_name(r) for r in rules}
+    for root in ("overlays/cpu", "overlays/gpu"):
+        hpa = find(render(root), "HorizontalPodAutoscaler", "ocr")
+        assert external_metrics(hpa) == {"ocr_job_pages_queued"} <= served
+
+
+def test_external_job_pages_query_takes_the_deployment_wide_count_once(tmp_path: Path) -> None:
+    """Every pod reports the same Redis-wide count: the query must not add them up."""
+    promtool = tool("promtool")
+    (rule,) = k8s_adapter.external_rules(adapter_config())
+    a, b = ocr_target("ocr-1-a", "10.0.1.1"), ocr_target("ocr-1-b", "10.0.1.2")
+    other = ocr_target("ocr-2-c", "10.0.3.3", namespace="staging")
+    name = "ocr_job_pages_queued"
+    spec = {
+        "tests": [
+            {
+                "interval": "15s",
+                "input_series": [
+                    {"series": series(name, a), "values": "40x10"},
+                    {"series": series(name, b), "values": "40x10"},
+                    {"series": series(name, other), "values": "999x10"},
+                ],
+                "promql_expr_test": [
+                    {
+                        "expr": k8s_adapter.render_external(rule, "ocr"),
+                        "eval_time": "1m",
+                        "exp_samples": [{"labels": series("", {"namespace": "ocr"}), "value": 40}],
+                    }
+                ],
+            }
+        ]
+    }
+    (tmp_path / "external.test.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    proc = run(promtool, "test", "rules", "external.test.yaml", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 # --- Prometheus: rules, alerts, adapter queries --------------------------------------------
 
 

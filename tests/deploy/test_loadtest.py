@@ -9,6 +9,7 @@ needs nothing from ../shared/datasets.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -51,12 +52,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         assert srv.alive, f"server died under load:\n{srv.tail()}"
 
 
-def locust(url: str, tmp_path: Path, *args: str) -> tuple[int, str, dict[str, int]]:
+def locust(
+    url: str,
+    tmp_path: Path,
+    *args: str,
+    files: str = str(LOCUSTFILE),
+    env: dict[str, str] | None = None,
+) -> tuple[int, str, dict[str, int]]:
     """Run the locustfile headless; (exit code, output, aggregated request/failure counts)."""
     out = tmp_path / "stats.json"  # locust appends ".json" to --json-file
-    cmd = [str(LOCUST), "-f", str(LOCUSTFILE), "--headless", "--only-summary", "--host", url]
+    cmd = [str(LOCUST), "-f", files, "--headless", "--only-summary", "--host", url]
     cmd += ["--corpus", "bundled", "--seed", "1", "--json-file", str(out.with_suffix("")), *args]
-    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    environ = {**os.environ, **(env or {})}
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120, env=environ)
     text = run.stdout + run.stderr
     stats = json.loads(out.read_text()) if out.exists() else []
     totals = {
@@ -103,3 +111,19 @@ def test_gate_fails_an_impossible_slo_and_cache_bust_misses(server: str, tmp_pat
     assert after.get("hit", 0) == before.get("hit", 0), "a cache-busted request hit the cache"
     assert after.get("miss", 0) - before.get("miss", 0) >= totals["requests"]
     assert server_errors(server) == []
+
+
+def test_the_job_scenario_runs_jobs_to_the_end_beside_interactive_users(
+    server: str, tmp_path: Path
+) -> None:
+    files = f"{LOCUSTFILE},{ROOT / 'loadtest' / 'jobs.py'}"
+    rc, text, _ = locust(
+        server, tmp_path, "-u", "2", "-r", "2", "-t", "25s", "OcrUser", "JobUser",
+        "--slo-max-fail-ratio", "0.02", "--slo-p95-ms", "30000",
+        files=files, env={"OCR_LOADTEST_JOB_PAGES": "2"},
+    )  # fmt: skip
+    assert rc == 0, text[-4000:]
+    stats = {s["name"]: s for s in json.loads((tmp_path / "stats.json").read_text())}
+    assert stats["job (2 pages)"]["num_requests"] >= 1, text[-4000:]
+    assert stats["job (2 pages)"]["num_failures"] == 0, text[-4000:]
+    assert stats["/v1/jobs"]["num_failures"] == 0

@@ -63,6 +63,12 @@ CLIENT_ERRORS = {
     "PAYLOAD_TOO_LARGE": 413,
     "IMAGE_TOO_LARGE": 413,
     "TOO_MANY_IMAGES": 413,
+    "INVALID_PDF": 422,
+    "PDF_ENCRYPTED": 422,
+    "TOO_MANY_PAGES": 413,
+    "JOB_NOT_FOUND": 404,
+    "JOB_NOT_FINISHED": 409,
+    "IDEMPOTENCY_KEY_REUSED": 422,
 }
 ROUTES = ("/v1/ocr", "/v1/ocr/batch")
 
@@ -80,6 +86,10 @@ SERVER_ENV = {
     "OCR_MAX_BATCH_IMAGES": str(MAX_BATCH_IMAGES),
     "OCR_REQUEST_TIMEOUT_S": "120",  # a busy CI box must not turn a slow answer into a 504
     "OCR_DRAIN_TIMEOUT_S": "5",
+    # jobs are accepted and never read (no CPU spent on them), and never refused for their number
+    "OCR_JOB_WORKERS": "0",
+    "OCR_JOB_MAX_QUEUED": "100000",
+    "OCR_JOB_MAX_QUEUED_PER_CLIENT": "100000",
 }
 FUZZ = settings(
     derandomize=True,
@@ -263,6 +273,11 @@ OPERATIONS = [
     ("GET", "/v1/models"),
     ("GET", "/livez"),
     ("GET", "/readyz"),
+    ("POST", "/v1/jobs"),
+    ("GET", "/v1/jobs/{job_id}"),
+    ("GET", "/v1/jobs/{job_id}/result"),
+    ("DELETE", "/v1/jobs/{job_id}"),
+    ("POST", "/ocr"),
 ]
 SCHEMA_EXAMPLES = 150 * SCALE  # per operation and mode
 CLI_EXAMPLES = 100 * SCALE  # per operation, in the CLI's fuzzing phase

@@ -39,6 +39,7 @@ async def serving(
     runtime = Runtime(s, Metrics(gpu=False), loader=loader)
     app = create_app(s, runtime)
     await runtime.start()
+    await app.state.jobs.start()
     try:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
@@ -46,6 +47,7 @@ async def serving(
         ) as client:
             yield runtime, client
     finally:
+        await app.state.jobs.stop()
         await runtime.stop()
 
 
