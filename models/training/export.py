@@ -120,6 +120,7 @@ def trained_set(
     doc.update(
         version=f"trained-{dt.date.today().isoformat()}",
         description=f"{base.name} det/cls with a recogniser trained here ({training['kind']}).",
+        licence=f"trained here: the training data's terms apply (base set: {base.spec.licence})",
         source=Source(kind="local", recipe=recipe).model_dump(mode="json", exclude_none=True),
         derived_from=base.name,
         models={**doc["models"], "rec": rec_model.model_dump(mode="json")},

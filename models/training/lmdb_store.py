@@ -19,9 +19,8 @@ import cv2
 import lmdb
 import numpy as np
 
-from models.eval.protocol import Protocol as ScoreProtocol
 from models.eval.protocol import protocol_for
-from service.ocr.decode import decode_image
+from models.training.line_set import LabelledLines, decode_pixels
 from service.ocr.types import Pixels
 
 MAP_SIZE = 1 << 36  # address space only; the file grows with what is written
@@ -88,14 +87,10 @@ def reader(path: Path) -> lmdb.Environment:
 
 
 @dataclass(frozen=True)
-class LmdbLines:
+class LmdbLines(LabelledLines):
     """A ``LineSource`` over an LMDB set; texts and aspects are read once, images on demand."""
 
     path: Path
-    name: str
-    protocol: ScoreProtocol
-    texts: tuple[str, ...]
-    aspects: tuple[float, ...]
 
     @classmethod
     def open(cls, path: Path, limit: int | None = None) -> LmdbLines:
@@ -105,20 +100,11 @@ class LmdbLines:
             name = (txn.get(b"name") or path.name.encode()).decode()
             texts = tuple(_value(txn, _key("label", i)).decode() for i in range(n))
             aspects = tuple(float(_value(txn, _key("aspect", i))) for i in range(n))
-        return cls(path, name, protocol_for(name), texts, aspects)
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    def text(self, i: int) -> str:
-        return self.texts[i]
-
-    def aspect(self, i: int) -> float:
-        return self.aspects[i]
+        return cls(name, protocol_for(name), texts, aspects, path)
 
     def image_bytes(self, i: int) -> bytes:
         with reader(self.path).begin() as txn:
             return _value(txn, _key("image", i))
 
     def pixels(self, i: int) -> Pixels:
-        return decode_image(self.image_bytes(i)).pixels
+        return decode_pixels(self.image_bytes(i))

@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -70,6 +71,7 @@ class Data:
     plan: EpochPlan
     val: Lines
     val_protocols: Sequence[Protocol]
+    buckets: Sequence[int] = ()  # the serving recogniser's width buckets (``collate``)
 
 
 class Trainer:
@@ -130,8 +132,9 @@ class Trainer:
     def loader(self, batches: Sequence[Sequence[Draw]], lines: Lines) -> Iterable[Batch]:
         """Batches in the planned order (``collate`` makes each one; workers only load)."""
         sampler = [list(b) for b in batches]
+        pad = partial(collate, buckets=self.data.buckets)
         loader = DataLoader(
-            lines, batch_sampler=sampler, collate_fn=collate, num_workers=self.cfg.workers
+            lines, batch_sampler=sampler, collate_fn=pad, num_workers=self.cfg.workers
         )
         return cast(Iterable[Batch], loader)
 

@@ -28,9 +28,10 @@ from models.training.config import TrainConfig
 from models.training.crnn import Crnn
 from models.training.export import export_finetuned, export_torch, parity, register, trained_set
 from models.training.finetune import OnnxRecogniser
+from models.training.line_set import LineSource
 from models.training.lmdb_store import is_lmdb
 from models.training.loop import BEST, Data, Trainer
-from models.training.sources import LineSource, open_source
+from models.training.sources import open_source
 from service.ocr.recognize import DEFAULT_BUCKETS, RecShape, preprocess
 
 log = logging.getLogger(__name__)
@@ -67,13 +68,13 @@ def charset_of(sources: Sequence[LineSource], extra: str) -> Charset:
 
 
 def make_data(
-    cfg: TrainConfig, charset: Charset, height: int, ctx: Context
+    cfg: TrainConfig, charset: Charset, shape: RecShape, ctx: Context
 ) -> tuple[Data, dict[str, Any]]:
     """Training lines (domain + general), the epoch plan, validation lines; plus what was left
     out because the dictionary lacks its characters."""
     domain, general = open_sources(cfg.train, ctx), open_sources(cfg.general, ctx)
     seed = cfg.seed if cfg.augment else None
-    lines = Lines([*domain, *general], charset, height, cfg.max_width, augment_seed=seed)
+    lines = Lines([*domain, *general], charset, shape.height, cfg.max_width, augment_seed=seed)
     n_domain = sum(len(s) for s in domain)
     dom_keep, dom_missing = encodable(lines, 0, n_domain)
     held = held_out(cfg, [len(s) for s in domain])
@@ -87,7 +88,7 @@ def make_data(
         cfg.steps_per_epoch,
         cfg.seed,
     )
-    val = Lines(open_sources(cfg.val, ctx, cfg.val_limit), charset, height, cfg.max_width)
+    val = Lines(open_sources(cfg.val, ctx, cfg.val_limit), charset, shape.height, cfg.max_width)
     protocols = [val.sources[s].protocol for s, _ in val.index]
     left_out = {
         "domain": n_domain - len(held) - len(dom_keep),
@@ -98,7 +99,7 @@ def make_data(
     }
     if left_out["domain"] or left_out["general"]:
         log.warning("lines left out, characters not in the dictionary: %s", left_out)
-    return Data(lines, plan, val, protocols), left_out
+    return Data(lines, plan, val, protocols, shape.buckets), left_out
 
 
 def held_out(cfg: TrainConfig, sizes: Sequence[int]) -> set[int]:
@@ -113,25 +114,18 @@ def held_out(cfg: TrainConfig, sizes: Sequence[int]) -> set[int]:
     return held
 
 
-def parity_inputs(
-    val: Lines, height: int, buckets: tuple[int, ...]
-) -> list[npt.NDArray[np.float32]]:
+def parity_inputs(val: Lines, shape: RecShape) -> list[npt.NDArray[np.float32]]:
     """Validation crops as the serving recogniser feeds them (resized, bucket-padded rows)."""
-    shape = RecShape(height=height, buckets=buckets)
     picks = range(0, len(val), max(1, len(val) // PARITY_LINES))
-    rows = [
-        row
-        for k in picks
-        for row in preprocess([val.sources[val.index[k][0]].pixels(val.index[k][1])], shape)
-    ]
-    return [row.tensor[np.newaxis] for row in rows[:PARITY_LINES]]
+    crops = [val.sources[val.index[k][0]].pixels(val.index[k][1]) for k in picks]
+    return [row.tensor[np.newaxis] for row in preprocess(crops, shape)[:PARITY_LINES]]
 
 
 def _train(
     model: nn.Module,
     cfg: TrainConfig,
     charset: Charset,
-    height: int,
+    shape: RecShape,
     ctx: Context,
     resume: Path | None,
 ) -> tuple[Trainer, dict[str, Any]]:
@@ -140,7 +134,7 @@ def _train(
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data, left_out = make_data(cfg, charset, height, ctx)
+    data, left_out = make_data(cfg, charset, shape, ctx)
     trainer = Trainer(model, data, charset, cfg, out)
     if resume is not None:
         trainer.resume(resume)
@@ -168,13 +162,12 @@ def _finish(
     trainer: Trainer,
     record: dict[str, Any],
     rec: Path,
-    height: int,
-    buckets: tuple[int, ...],
+    shape: RecShape,
     ctx: Context,
 ) -> dict[str, Any]:
     cfg = trainer.cfg
     record["parity_max_abs"] = parity(
-        model, rec, parity_inputs(trainer.data.val, height, buckets), cfg.parity_tolerance
+        model, rec, parity_inputs(trainer.data.val, shape), cfg.parity_tolerance
     )
     record["rec_sha256"] = sha256_file(rec)
     record["config"] = cfg.to_dict()
@@ -183,7 +176,7 @@ def _finish(
             ctx.base,
             cfg.name,
             rec,
-            height,
+            shape.height,
             ctx.recipe,
             {k: v for k, v in record.items() if k != "config"},
         )
@@ -198,18 +191,19 @@ def finetune(cfg: TrainConfig, ctx: Context, resume: Path | None = None) -> dict
     model = OnnxRecogniser.load(rec_task.path)
     space = rec_task.spec.dictionary.space if rec_task.spec.dictionary else True
     charset = Charset.from_metadata(model.graph.metadata, use_space=space)
-    height = rec_task.spec.input.height or 48
-    trainer, record = _train(model, cfg, charset, height, ctx, resume)
+    contract = rec_task.spec.input
+    shape = RecShape(height=contract.height or 48, buckets=contract.buckets or DEFAULT_BUCKETS)
+    trainer, record = _train(model, cfg, charset, shape, ctx, resume)
     rec = export_finetuned(model, Path(cfg.out_dir) / f"{cfg.name or 'rec'}.onnx")
-    buckets = rec_task.spec.input.buckets or DEFAULT_BUCKETS
-    return _finish(model, trainer, record, rec, height, buckets, ctx)
+    return _finish(model, trainer, record, rec, shape, ctx)
 
 
 def crnn(cfg: TrainConfig, ctx: Context, resume: Path | None = None) -> dict[str, Any]:
     """Train a CRNN from scratch (charset from the training labels); export it to ONNX."""
     charset = charset_of(open_sources([*cfg.train, *cfg.general], ctx), cfg.charset_extra)
     model = Crnn(len(charset), cfg.height, cfg.variant, cfg.hidden)
-    trainer, record = _train(model, cfg, charset, cfg.height, ctx, resume)
+    shape = RecShape(height=cfg.height)  # served with the default width buckets
+    trainer, record = _train(model, cfg, charset, shape, ctx, resume)
     rec = export_torch(model, charset, cfg.height, Path(cfg.out_dir) / f"{cfg.name or 'crnn'}.onnx")
     record["onnx_bytes"] = rec.stat().st_size
-    return _finish(model, trainer, record, rec, cfg.height, DEFAULT_BUCKETS, ctx)
+    return _finish(model, trainer, record, rec, shape, ctx)

@@ -11,36 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import cv2
 import numpy as np
 from PIL import Image as PilImage
 
 from models.eval.datasets import Dataset, load_dataset
-from models.eval.protocol import Protocol as ScoreProtocol
+from models.training.line_set import LabelledLines, LineSource, decode_pixels
 from models.training.lmdb_store import LmdbLines, is_lmdb
 from service.ocr.crop import crop_quad
-from service.ocr.decode import decode_image
 from service.ocr.types import Pixels, Quad
-
-
-class LineSource(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def protocol(self) -> ScoreProtocol:
-        """How validation compares readings with these labels."""
-        ...
-
-    def __len__(self) -> int: ...
-
-    def text(self, i: int) -> str: ...
-
-    def aspect(self, i: int) -> float: ...
-
-    def pixels(self, i: int) -> Pixels: ...
 
 
 def encode_png(pixels: Pixels) -> bytes:
@@ -50,36 +30,17 @@ def encode_png(pixels: Pixels) -> bytes:
     return buf.tobytes()
 
 
-def decode_pixels(data: bytes) -> Pixels:
-    """Image bytes -> BGR uint8, exactly as the server decodes an upload."""
-    return decode_image(data).pixels
-
-
 @dataclass(frozen=True)
-class CropLines:
+class CropLines(LabelledLines):
     """A crop set's images, read from disk when asked for."""
 
-    name: str
-    protocol: ScoreProtocol
     paths: tuple[Path, ...]
-    texts: tuple[str, ...]
-    aspects: tuple[float, ...]
 
     @classmethod
     def from_dataset(cls, ds: Dataset) -> CropLines:
         paths = tuple(ds.image_path(s) for s in ds.samples)
-        return cls(
-            ds.name, ds.protocol, paths, tuple(str(s.text) for s in ds.samples), _aspects(paths)
-        )
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def text(self, i: int) -> str:
-        return self.texts[i]
-
-    def aspect(self, i: int) -> float:
-        return self.aspects[i]
+        texts = tuple(str(s.text) for s in ds.samples)
+        return cls(ds.name, ds.protocol, texts, _aspects(paths), paths)
 
     def pixels(self, i: int) -> Pixels:
         return decode_pixels(self.paths[i].read_bytes())
@@ -95,23 +56,10 @@ def _aspects(paths: Sequence[Path]) -> tuple[float, ...]:
 
 
 @dataclass(frozen=True)
-class MemoryLines:
+class MemoryLines(LabelledLines):
     """Lines held as encoded images in memory (cut from pages, or rendered)."""
 
-    name: str
-    protocol: ScoreProtocol
     images: tuple[bytes, ...]
-    texts: tuple[str, ...]
-    aspects: tuple[float, ...]
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def text(self, i: int) -> str:
-        return self.texts[i]
-
-    def aspect(self, i: int) -> float:
-        return self.aspects[i]
 
     def pixels(self, i: int) -> Pixels:
         return decode_pixels(self.images[i])
@@ -135,7 +83,7 @@ def page_lines(ds: Dataset) -> MemoryLines:
     crops = page_crops(ds)
     images = tuple(encode_png(c) for c, _ in crops)
     aspects = tuple(c.shape[1] / max(1, c.shape[0]) for c, _ in crops)
-    return MemoryLines(ds.name, ds.protocol, images, tuple(t for _, t in crops), aspects)
+    return MemoryLines(ds.name, ds.protocol, tuple(t for _, t in crops), aspects, images)
 
 
 def open_source(spec: str, datasets_dir: Path, limit: int | None = None) -> LineSource:
