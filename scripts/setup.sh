@@ -23,7 +23,7 @@ fi
 # Reinstall only when pyproject.toml changed, or dev tools are asked for and missing.
 # The dev set-up includes the optional engines (Paddle, torch CPU) and converters: their parity
 # tests run in CI and never skip.
-extras=$([[ $DEV == 1 ]] && echo "[dev,paddle,torch,convert,openvino]" || echo "")
+extras=$([[ $DEV == 1 ]] && echo "[dev,paddle,torch,convert,openvino,train]" || echo "")
 base="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [[ -f $base-dev || ( $DEV == 0 && -f $base ) ]]; then
   :  # up to date (a dev install also serves a plain run)
@@ -56,6 +56,16 @@ if [[ $DEV == 1 ]] && ! fc-list :lang=zh 2>/dev/null | grep -q .; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei fontconfig >/dev/null
   else
     log "no CJK font found and cannot apt-get install one: Chinese rendering tests will skip"
+  fi
+fi
+# The training tests and `ocr train synth` render lines with Latin TrueType fonts.
+if [[ $DEV == 1 ]] && ! ls /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf >/dev/null 2>&1; then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    log "installing Latin fonts for the training tests (fonts-dejavu-core, fonts-liberation)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core fonts-liberation >/dev/null
+  else
+    log "no DejaVu font and cannot apt-get install one: the training tests will fail"
   fi
 fi
 # Deployment checks: kubectl (kustomize), promtool, yamllint, kubernetes-validate.
