@@ -24,7 +24,7 @@ fi
 # Reinstall only when pyproject.toml changed, or dev tools are asked for and missing.
 # The dev set-up includes the optional engines (Paddle, torch CPU) and converters: their parity
 # tests run in CI and never skip.
-extras=$([[ $DEV == 1 ]] && echo "[dev,paddle,torch,convert,openvino]" || echo "")
+extras=$([[ $DEV == 1 ]] && echo "[dev,paddle,torch,convert,openvino,train]" || echo "")
 base="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [[ -f $base-dev || ( $DEV == 0 && -f $base ) ]]; then
   :  # up to date (a dev install also serves a plain run)
@@ -39,51 +39,35 @@ fi
 # Models: every catalogue set, verified (a no-op when already present and intact).
 $VENV/bin/ocr models pull --all
 
-# The Redis tests start their own redis-server on a free loopback port.
-if [[ $DEV == 1 ]] && ! command -v redis-server >/dev/null; then
-  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
-    log "installing redis-server for the cache tests"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-  else
-    log "redis-server not found and cannot apt-get install it: the Redis tests will fail"
+# Debian packages the dev tests need, installed when missing (as root, where apt-get exists).
+# apt_need WHAT FOR CHECK PACKAGE...: CHECK is a command that succeeds when WHAT is there.
+apt_updated=0
+apt_need() {
+  local what=$1 for=$2 check=$3
+  shift 3
+  [[ $DEV == 1 ]] || return 0
+  bash -c "$check" >/dev/null 2>&1 && return 0
+  if [[ $(id -u) != 0 ]] || ! command -v apt-get >/dev/null; then
+    log "$what not found and cannot apt-get install it: $for will fail or skip"
+    return 0
   fi
-fi
+  log "installing $what for $for ($*)"
+  [[ $apt_updated == 1 ]] || { apt-get update -qq >/dev/null; apt_updated=1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
 
-if [[ $DEV == 1 ]] && ! fc-list :lang=zh 2>/dev/null | grep -q .; then
-  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
-    log "installing a CJK font for the rendering tests (fonts-wqy-microhei)"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei fontconfig >/dev/null
-  else
-    log "no CJK font found and cannot apt-get install one: Chinese rendering tests will skip"
-  fi
-fi
+# The Redis tests start their own redis-server on a free loopback port.
+apt_need redis-server "the cache and job tests" "command -v redis-server" redis-server
+apt_need "a CJK font" "the Chinese rendering tests" "fc-list :lang=zh | grep -q ." \
+  fonts-wqy-microhei fontconfig
 # The searchable-PDF tests read our PDFs back with poppler's pdftotext.
-if [[ $DEV == 1 ]] && ! command -v pdftotext >/dev/null; then
-  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
-    log "installing poppler-utils (pdftotext) for the searchable-PDF tests"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null
-  else
-    log "pdftotext not found and cannot apt-get install it: the searchable-PDF tests will fail"
-  fi
-fi
+apt_need pdftotext "the searchable-PDF tests" "command -v pdftotext" poppler-utils
 # The browser UI tests (tests/ui) drive Debian's headless chromium through Playwright (the dev
 # extra); Playwright never downloads a browser here.
-if [[ $DEV == 1 ]] && ! command -v chromium >/dev/null; then
-  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
-    log "installing chromium for the browser UI tests"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    log "chromium not found and cannot apt-get install it: the UI tests will fail"
-  fi
-fi
-if [[ $DEV == 1 ]] && ! $VENV/bin/python -c 'import playwright' 2>/dev/null; then
-  log "installing playwright (Python) for the browser UI tests"
-  $VENV/bin/python -m pip install --quiet "playwright>=1.40"
-fi
+apt_need chromium "the browser UI tests" "command -v chromium" chromium
+# The training tests and `ocr train synth` render lines with Latin TrueType fonts.
+apt_need "Latin fonts" "the training tests" "test -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf" \
+  fonts-dejavu-core fonts-liberation
 # PaddleX's serving schemas for the POST /ocr protocol test (tests/integration/
 # test_paddlex_serving.py): an isolated venv, like the benchmark peers; never the service's deps.
 PADDLEX_PIN="paddlex[serving]==3.7.2"

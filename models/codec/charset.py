@@ -102,6 +102,10 @@ class Charset:
         table = self._table
         return "".join(table[int(i)] for i in indices)
 
+    def has(self, symbol: str) -> bool:
+        """Whether ``symbol`` has a class (the space only with ``use_space``)."""
+        return symbol in self._index
+
     def encode(self, text: str) -> list[int]:
         """Class indices of ``text``, one per character (for training targets and tests)."""
         try:

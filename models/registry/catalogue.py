@@ -89,6 +89,9 @@ class ModelSet(_Frozen):
     # Evidence a derived set was admitted on (`ocr models derive`): the gate, per-dataset
     # metrics of both sets, the tolerance. Shown by `ocr models show`.
     admission: dict[str, Any] | None = None
+    # How a trained set was made (`ocr train finetune|crnn`): base set, config and training data
+    # sha256s, validation metrics, date. Shown by `ocr models show`.
+    training: dict[str, Any] | None = None
 
     @field_validator("models")
     @classmethod
@@ -187,6 +190,6 @@ def save_local_set(local: Path, ms: ModelSet, base: Catalogue) -> None:
         doc.setdefault("default", base.default)
         fd, tmp = tempfile.mkstemp(prefix=f".{local.name}-", dir=local.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write("# Model sets made on this machine (ocr models import-paddle / derive).\n")
+            f.write("# Model sets made on this machine (import-paddle, derive, train).\n")
             yaml.safe_dump(doc, f, sort_keys=False, allow_unicode=True)
         os.replace(tmp, local)

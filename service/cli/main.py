@@ -1,4 +1,4 @@
-"""`ocr` command group: serve, predict, eval, bench, models, keys, config.
+"""`ocr` command group: serve, predict, eval, bench, models, keys, train, config.
 
 Sub-commands are imported only when run (``LazyGroup``): ``ocr predict`` never imports uvicorn,
 FastAPI or Redis."""
@@ -20,6 +20,7 @@ COMMANDS: Lazy = {
     "bench": ("service.cli.bench_cmd", "bench", None),
     "models": ("service.cli.models_cmd", "models", None),
     "keys": ("service.cli.keys_cmd", "keys", None),
+    "train": ("service.cli.train_cmd", "train", "train"),
 }
 
 

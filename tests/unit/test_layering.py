@@ -19,7 +19,7 @@ import importlib.abc, pkgutil, sys
 BLOCKED = set({blocked!r})
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
+        if any(name == b or name.startswith(b + ".") for b in BLOCKED):
             raise ImportError(f"{{name}} imported by the layer under test")
 sys.meta_path.insert(0, Block())
 """
@@ -46,4 +46,24 @@ def test_the_reading_path_imports_no_server_and_no_engine_runtime() -> None:
 def test_cli_commands_that_read_do_not_import_the_server(module: str) -> None:
     code = f"import service.cli.main\nimport {module}\n"
     proc = _import_with_blocked(SERVING, code)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_serving_never_imports_torch_or_the_training_package() -> None:
+    """`ocr serve` (default engine) and the HTTP app load without torch and `models.training`:
+    training is the `train` extra, and only `ocr train` imports it."""
+    code = (
+        "import service.cli.serve_cmd, service.api.app, service.runtime.loader\n"
+        "from service.cli.main import cli\n"
+        "assert cli.get_command(None, 'serve').name == 'serve'\n"
+    )
+    proc = _import_with_blocked(["torch", "models.training"], code)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_ocr_train_is_listed_and_loads_its_command_group() -> None:
+    code = (
+        "from service.cli.main import cli\nassert cli.get_command(None, 'train').name == 'train'\n"
+    )
+    proc = _import_with_blocked([], code)
     assert proc.returncode == 0, proc.stderr[-2000:]

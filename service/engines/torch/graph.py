@@ -9,6 +9,10 @@ How values live:
   load time ("folded"); the ~300 ``Constant`` nodes of a paddle2onnx export disappear.
 - Constants read as tensor data by a node (weights, biases, the 2.0 of a ``Pow``) are buffers:
   ``.to(device, dtype)`` moves them and casts the floating ones (integer buffers stay int64).
+  With ``trainable=True`` (training: ``models.training.finetune``) the floating ones are
+  ``nn.Parameter``s instead, except scalars and BatchNormalization's running statistics
+  (``_learnable``); ``initializer_keys`` maps
+  each ONNX initializer to its attribute so trained values can be written back into the graph.
 - Shape arithmetic stays on the host: ``Shape`` returns a CPU int64 tensor, nodes that only
   consume such values run on the CPU, and constants read as parameters (a ``Reshape`` target, the
   starts of a ``Slice``, ``Resize`` scales, ``Clip`` bounds) are kept as CPU tensors that no
@@ -58,7 +62,7 @@ def _attrs(node: onnx.NodeProto) -> Attrs:
 class _Ref:
     """Where a node finds one input at run time."""
 
-    kind: str  # "none" | "env" | "env_to_device" | "host" | "buffer"
+    kind: str  # "none" | "env" | "env_to_device" | "host" | "buffer" | "param"
     key: str = ""
 
 
@@ -101,8 +105,10 @@ def _check_supported(graph: onnx.GraphProto) -> None:
 class OnnxModule(nn.Module):
     """Executes an ONNX graph with torch ops. ``forward`` returns every graph output."""
 
-    def __init__(self, model: onnx.ModelProto) -> None:
+    def __init__(self, model: onnx.ModelProto, trainable: bool = False) -> None:
         super().__init__()
+        self.trainable = trainable
+        self.initializer_keys: dict[str, str] = {}  # ONNX initializer -> buffer/parameter name
         graph = model.graph
         _check_supported(graph)
         self.opset = _opset(model)
@@ -145,10 +151,7 @@ class OnnxModule(nn.Module):
                     self._host[name] = consts[name]
                     refs.append(_Ref("host", name))
                 else:
-                    if name not in buffers:
-                        buffers[name] = f"c{len(buffers)}"
-                        self.register_buffer(buffers[name], consts[name])
-                    refs.append(_Ref("buffer", buffers[name]))
+                    refs.append(self._constant(node, pos, name, consts[name], buffers))
             release = tuple(sorted({n for n in runtime if last_read[n] == i and n not in keep}))
             attrs = _attrs(node)
             steps.append(
@@ -158,6 +161,20 @@ class OnnxModule(nn.Module):
             if name in consts:
                 self._host[name] = consts[name]
         return steps
+
+    def _constant(
+        self, node: onnx.NodeProto, pos: int, name: str, value: torch.Tensor, keys: dict[str, str]
+    ) -> _Ref:
+        """A constant read as tensor data: a buffer, or a parameter when training."""
+        learn = self.trainable and _learnable(node, pos, value)
+        if name not in keys:
+            keys[name] = f"c{len(keys)}"
+            self.initializer_keys[name] = keys[name]
+            if learn:
+                self.register_parameter(keys[name], nn.Parameter(value))
+            else:
+                self.register_buffer(keys[name], value)
+        return _Ref("param" if keys[name] in self._parameters else "buffer", keys[name])
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         env = dict(zip(self.input_names, inputs, strict=True))
@@ -176,6 +193,8 @@ class OnnxModule(nn.Module):
             return env[ref.key]
         if ref.kind == "buffer":
             return self._buffers[ref.key]
+        if ref.kind == "param":
+            return self._parameters[ref.key]
         if ref.kind == "host":
             return self._host[ref.key]
         if ref.kind == "env_to_device":  # shape arithmetic used as data (rare)
@@ -184,6 +203,13 @@ class OnnxModule(nn.Module):
             dtype = like.dtype if value.is_floating_point() else value.dtype
             return value.to(like.device, dtype)
         return None
+
+
+def _learnable(node: onnx.NodeProto, pos: int, value: torch.Tensor) -> bool:
+    """Weights train; scalars (a Pow's exponent, an epsilon: their gradients are meaningless,
+    NaN for a negative base) and BatchNormalization's running statistics do not."""
+    running_stat = node.op_type == "BatchNormalization" and pos in (3, 4)
+    return value.is_floating_point() and value.numel() > 1 and not running_stat
 
 
 def load_onnx(path: Path | str) -> OnnxModule:
