@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from types import MappingProxyType
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.registry.catalogue import DEFAULT_CATALOGUE
@@ -22,9 +23,43 @@ from service.ocr.types import OPTION_NAMES, DetOptions, OcrOptions
 _OPT, _DET, _LIM = OcrOptions(), DetOptions(), DecodeLimits()
 _PDF, _PDF_LIM = PdfOptions(), PdfLimits()  # and the document layer's (service/documents)
 
+# OCR_PROFILE=lean: the defaults it changes (an explicit OCR_* value still wins). Chosen one
+# lever at a time by peak RSS with accuracy within 0.5 points of the default on every dev set
+# (docs/benchmarks.md, "Lean and fast on CPU"). The detector's activations (~200 B per input
+# pixel) dominate: it runs in strips of 384x1024 px (a smaller input lost 2 points of exact
+# lines on receipts); the rest bounds what concurrent requests hold at once.
+LEAN = MappingProxyType(
+    {
+        "det_strip_pixels": 384 * 1024,
+        "det_max_batch": 1,
+        "rec_batch_size": 8,
+        "rec_batch_width": 480,
+        "cpu_workers": 1,
+        "pdf_pages_at_once": 1,
+        "max_uploads": 8,
+        "memory_budget_bytes": 96 * 2**20,
+        "cache_memory_bytes": 8 * 2**20,
+    }
+)
+PROFILES = {"default": MappingProxyType({}), "lean": LEAN}
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OCR_", env_file=".env", extra="ignore")
+
+    profile: Literal["default", "lean"] = Field(
+        "default",
+        description="lean: defaults bounded for ~300 MB peak RSS (smaller detector input and "
+        "batches, fewer pages and uploads at once; see LEAN); explicit settings still win.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, data: Any) -> Any:
+        """The profile's values fill in what the environment and arguments left unset."""
+        if not isinstance(data, dict):
+            return data
+        return {**PROFILES.get(str(data.get("profile", "default")), {}), **data}
 
     # models
     model_set: str = Field("ppocr-v6-small", description="Default model set (name or alias).")
@@ -48,6 +83,11 @@ class Settings(BaseSettings):
     intra_op_threads: int = Field(0, ge=0, description="Threads per inference; 0 = all cores.")
     inter_op_threads: int = Field(1, ge=0, description="Parallel graph branches.")
     cpu_mem_arena: bool = Field(True, description="ONNX Runtime CPU memory arena.")
+    ort_shared_arena: bool = Field(
+        True,
+        description="det, cls and rec share one ONNX Runtime CPU arena: the process keeps the "
+        "largest stage's peak, not the sum of all three.",
+    )
     mem_pattern: bool = Field(False, description="ONNX Runtime memory-pattern planning.")
     graph_optimization: Literal["disable", "basic", "extended", "all"] = Field(
         "all", description="ONNX Runtime graph optimisation level."
@@ -154,6 +194,12 @@ class Settings(BaseSettings):
     )
     drop_score: float = Field(
         _OPT.drop_score, ge=0, le=1, description="Drop lines read below this score."
+    )
+    det_strip_pixels: int = Field(
+        0,
+        ge=0,
+        description="Detector inputs over this many pixels run in overlapping horizontal strips "
+        "of at most this many (bounds RAM: ~200 B per pixel); 0 = whole image at once.",
     )
     rec_batch_size: int = Field(16, ge=1, le=256, description="Max crops per rec inference.")
     rec_batch_width: int = Field(
