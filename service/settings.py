@@ -49,8 +49,8 @@ class Settings(BaseSettings):
 
     profile: Literal["default", "lean"] = Field(
         "default",
-        description="lean: defaults bounded for ~300 MB peak RSS (smaller detector input and "
-        "batches, fewer pages and uploads at once; see LEAN); explicit settings still win.",
+        description="lean: defaults bounded for ~300 MB peak RSS (detector in strips, smaller "
+        "batches, fewer pages and uploads at once: see README, Profiles); explicit settings win.",
     )
 
     @model_validator(mode="before")
