@@ -39,7 +39,7 @@ DET_ALIGN = 32  # the DB backbone downsamples by 32: both input sides are multip
 DET_MAX_SIDE = 4000  # safety caps, whatever the options ask for: bound tensor size and latency
 DET_MAX_PIXELS = 3200 * 3200
 # Rows of context each strip of a tiled detector run gets above and below the rows it keeps.
-DET_STRIP_OVERLAP = 64
+DET_STRIP_OVERLAP = 128
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from service.ocr.detect import DetInputSpec, TextDetector, parse_buckets
 from service.ocr.errors import ModelError
 from service.ocr.pipeline import OcrPipeline
 from service.ocr.recognize import DEFAULT_BUCKETS, RecShape, TextRecognizer
-from service.runtime.memory import trim_heap
+from service.runtime.memory import map_large_allocations, trim_heap
 from service.settings import Settings
 
 
@@ -135,6 +135,7 @@ def _det_spec(spec: TaskModel) -> DetInputSpec:
 
 def load_pipeline(s: Settings, name: str | None = None) -> OcrPipeline:
     """Resolve `name` (or the configured default set) and open its three engines."""
+    map_large_allocations(s.malloc_mmap_threshold)  # before the engines allocate anything
     catalogue = catalogue_from_settings(s)
     ms = catalogue.get(name or s.model_set)
     resolved = ModelStore(s.model_dir).resolve(ms, verify=s.verify_models)
