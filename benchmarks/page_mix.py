@@ -20,6 +20,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -58,7 +59,7 @@ def systems() -> list[System]:
     ]
 
 
-def run_one(system: System, dataset: str, args: argparse.Namespace, out: Path) -> dict:
+def run_one(system: System, dataset: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """One fresh process over one dataset; its summary (per-page latencies, peak RSS)."""
     env = os.environ | {"PYTHONPATH": str(REPO)} | system.env
     cmd = system.command(dataset, args.limit, args.threads, out)
@@ -69,7 +70,7 @@ def run_one(system: System, dataset: str, args: argparse.Namespace, out: Path) -
     return json.loads(summaries[0].read_text())
 
 
-def table(results: dict[str, list[dict]]) -> list[str]:
+def table(results: dict[str, list[dict[str, Any]]]) -> list[str]:
     """Markdown: median / p95 s per page over every page of every round, worst peak RSS, and
     each ratio to the fastest peer (by median) of this very run."""
     rows = {name: _figures(runs) for name, runs in results.items()}
@@ -87,7 +88,7 @@ def table(results: dict[str, list[dict]]) -> list[str]:
     return lines
 
 
-def _figures(runs: list[dict]) -> tuple[float, float, float, int]:
+def _figures(runs: list[dict[str, Any]]) -> tuple[float, float, float, int]:
     pages = [ms / 1000 for r in runs for ms in r["latency_ms"]["each"]]
     rss = max(r["peak_rss_mb"] for r in runs)
     return statistics.median(pages), percentile(pages, 95.0), rss, len(pages)
@@ -107,7 +108,7 @@ def main() -> None:
     for s in chosen:
         if s not in present:
             print(f"skipped {s.name}: no {s.python} (bash benchmarks/setup_peers.sh)", flush=True)
-    results: dict[str, list[dict]] = {s.name: [] for s in present}
+    results: dict[str, list[dict[str, Any]]] = {s.name: [] for s in present}
     for r in range(args.rounds):
         for d in args.datasets:
             for s in present:
