@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from models.eval import bench  # noqa: E402  (stdlib + psutil only: safe before thread setup)
 
-SYSTEMS = ("rapidocr", "paddleocr", "tesseract")
+SYSTEMS = ("rapidocr", "rapidocr-openvino", "paddleocr", "tesseract")
 PADDLE_MODELS = REPO_ROOT / ".peers" / "paddle_models"
 TESSDATA = Path("/usr/share/tesseract-ocr/5/tessdata")
 
@@ -68,6 +68,8 @@ def _decode_bgr(data: bytes) -> Any:
 class RapidOcrPeer:
     """rapidocr 3.x on ONNX Runtime with the models shipped inside its wheel (no downloads)."""
 
+    engine_name = "onnxruntime"
+
     def __init__(self, threads: int, crops: bool) -> None:
         import rapidocr
 
@@ -83,7 +85,9 @@ class RapidOcrPeer:
             "Global.use_cls": not crops,
             "EngineConfig.onnxruntime.intra_op_num_threads": threads,
             "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            "EngineConfig.openvino.inference_num_threads": threads,
         }
+        params.update({f"{task}.engine_type": self.engine_type() for task in files})
         params.update({f"{task}.model_path": str(path) for task, path in files.items()})
         self.engine = rapidocr.RapidOCR(params=params)
         # RapidOCR creates its ONNX sessions lazily; create them now so load_s covers them.
@@ -96,8 +100,11 @@ class RapidOcrPeer:
         self.config = {
             "rapidocr": _version("rapidocr"),
             "onnxruntime": _version("onnxruntime"),
+            "openvino": _version("openvino"),
             "models": {k: {"file": p.name, "sha256": _sha256(p)} for k, p in files.items()},
-            "params": params | {f"{t}.model_path": p.name for t, p in files.items()},
+            "params": params
+            | {f"{t}.model_path": p.name for t, p in files.items()}
+            | {f"{t}.engine_type": self.engine_name for t in files},
             "defaults_kept": {
                 "text_score": g.text_score,
                 "max_side_len": g.max_side_len,
@@ -110,6 +117,12 @@ class RapidOcrPeer:
         }
 
     decode = staticmethod(_decode_bgr)
+
+    @classmethod
+    def engine_type(cls) -> Any:
+        from rapidocr.utils.typings import EngineType
+
+        return EngineType(cls.engine_name)
 
     def page(self, img: Any) -> list[Line]:
         out = self.engine(img)
@@ -278,8 +291,16 @@ def tsv_to_lines(tsv: str) -> list[Line]:
     return lines
 
 
+class RapidOcrOpenVinoPeer(RapidOcrPeer):
+    """The same rapidocr 3.x and model files, every stage on OpenVINO (pip install openvino in
+    its venv: benchmarks/setup_peers.sh does)."""
+
+    engine_name = "openvino"
+
+
 PEERS: dict[str, Callable[[int, bool], Any]] = {
     "rapidocr": RapidOcrPeer,
+    "rapidocr-openvino": RapidOcrOpenVinoPeer,
     "paddleocr": PaddleOcrPeer,
     "tesseract": TesseractPeer,
 }

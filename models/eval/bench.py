@@ -145,6 +145,7 @@ class BenchRecorder:
                 "median": statistics.median(lat_ms) if n else None,
                 "p95": percentile(lat_ms, 95.0) if n else None,
                 "mean": statistics.fmean(lat_ms) if n else None,
+                "each": [round(v, 1) for v in lat_ms],  # in image order: pooled over datasets
             },
             "images_per_s": n / wall if n and wall > 0 else None,
             "peak_rss_mb": max(self._peak_rss, peak_rss_bytes()) / 2**20,

@@ -38,6 +38,8 @@ __all__ = [
 DET_ALIGN = 32  # the DB backbone downsamples by 32: both input sides are multiples of it
 DET_MAX_SIDE = 4000  # safety caps, whatever the options ask for: bound tensor size and latency
 DET_MAX_PIXELS = 3200 * 3200
+# Rows of context each strip of a tiled detector run gets above and below the rows it keeps.
+DET_STRIP_OVERLAP = 128
 
 
 @dataclass(frozen=True)
@@ -174,9 +176,13 @@ class TextDetector:
         max_pixels: int = DET_MAX_PIXELS,
         buckets: tuple[int, ...] = (),
         max_batch: int = 1,
+        strip_pixels: int = 0,
     ) -> None:
         self.engine = engine
         self.max_batch = max_batch  # images per engine call when a batcher groups them
+        # Inputs larger than this run in horizontal strips (0 = never): bounds the engine's
+        # activations (~200 B per input pixel) whatever the page size.
+        self.strip_pixels = strip_pixels
         self.spec = spec
         self.max_side = max_side
         self.max_pixels = max_pixels
@@ -209,7 +215,11 @@ class TextDetector:
             warm_up(self.engine, (3, *shape), self.max_batch)
 
     def infer(self, tensors: Sequence[Tensor]) -> list[Tensor]:
-        """(1, 3, h, w) tensors of one shape -> one probability map each, in one engine call."""
+        """(1, 3, h, w) tensors of one shape -> one probability map each, in one engine call
+        (one call per strip and tensor when they are over ``strip_pixels``)."""
+        h, w = tensors[0].shape[2:]
+        if 0 < self.strip_pixels < h * w:
+            return [run_in_strips(self.engine, t, self.strip_pixels)[0] for t in tensors]
         out = self.engine.run(np.concatenate(tensors))
         if out.shape[0] != len(tensors):
             raise ModelError(f"detector returned {out.shape[0]} maps for {len(tensors)} images")
@@ -218,3 +228,17 @@ class TextDetector:
     def detect(self, image: Image | Pixels, opts: DetOptions) -> list[Detection]:
         tensor, geometry = self.preprocess(image, opts)
         return self.postprocess(self.infer([tensor])[0], geometry, opts)
+
+
+def run_in_strips(engine: Engine, tensor: Tensor, max_pixels: int) -> Tensor:
+    """The probability map of a (1, 3, H, W) input computed strip by strip: each strip has at
+    most ``max_pixels`` (32-aligned rows), and ``DET_STRIP_OVERLAP`` rows of context above and
+    below the rows it keeps. Peak memory is one strip's; the cost is the overlap's extra rows."""
+    h, w = tensor.shape[2:]
+    keep = max(DET_ALIGN, (max_pixels // w - 2 * DET_STRIP_OVERLAP) // DET_ALIGN * DET_ALIGN)
+    parts = []
+    for top in range(0, h, keep):
+        lo, hi = max(0, top - DET_STRIP_OVERLAP), min(h, top + keep + DET_STRIP_OVERLAP)
+        prob = engine.run(tensor[:, :, lo:hi])
+        parts.append(prob[..., top - lo : min(h, top + keep) - lo, :])
+    return np.concatenate(parts, axis=-2)

@@ -16,6 +16,7 @@ from service.ocr.detect import DetInputSpec, TextDetector, parse_buckets
 from service.ocr.errors import ModelError
 from service.ocr.pipeline import OcrPipeline
 from service.ocr.recognize import DEFAULT_BUCKETS, RecShape, TextRecognizer
+from service.runtime.memory import map_large_allocations, trim_heap
 from service.settings import Settings
 
 
@@ -36,6 +37,7 @@ def ort_options(s: Settings) -> OrtOptions:
         intra_op_threads=s.intra_op_threads,
         inter_op_threads=s.inter_op_threads,
         cpu_mem_arena=s.cpu_mem_arena,
+        shared_arena=s.ort_shared_arena,
         mem_pattern=s.mem_pattern,
         graph_optimization=s.graph_optimization,
         allow_spinning=s.ort_allow_spinning,
@@ -133,6 +135,7 @@ def _det_spec(spec: TaskModel) -> DetInputSpec:
 
 def load_pipeline(s: Settings, name: str | None = None) -> OcrPipeline:
     """Resolve `name` (or the configured default set) and open its three engines."""
+    map_large_allocations(s.malloc_mmap_threshold)  # before the engines allocate anything
     catalogue = catalogue_from_settings(s)
     ms = catalogue.get(name or s.model_set)
     resolved = ModelStore(s.model_dir).resolve(ms, verify=s.verify_models)
@@ -141,7 +144,7 @@ def load_pipeline(s: Settings, name: str | None = None) -> OcrPipeline:
     _check_line_contract("rec", rec.spec)
     rec_engine = make_engine(rec, s)
     cls_shape = (cls.spec.input.height or 48, cls.spec.input.width or 192)
-    return OcrPipeline(
+    pipeline = OcrPipeline(
         name=ms.name,
         versions=ms.versions(),
         detector=TextDetector(
@@ -149,6 +152,7 @@ def load_pipeline(s: Settings, name: str | None = None) -> OcrPipeline:
             _det_spec(det.spec),
             buckets=det_buckets(s),
             max_batch=s.det_max_batch,
+            strip_pixels=s.det_strip_pixels,
         ),
         classifier=AngleClassifier(make_engine(cls, s), shape=cls_shape, max_batch=s.cls_max_batch),
         recognizer=TextRecognizer(
@@ -162,3 +166,6 @@ def load_pipeline(s: Settings, name: str | None = None) -> OcrPipeline:
             max_batch_px=s.rec_batch_width,
         ),
     )
+    # Parsing the model files left ~16 MB of freed heap that glibc keeps: give it back now.
+    trim_heap()
+    return pipeline

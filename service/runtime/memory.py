@@ -17,16 +17,27 @@ from collections.abc import Awaitable, Callable
 log = logging.getLogger(__name__)
 
 
-def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
+def _libc(name: str) -> Callable[..., int] | None:
+    """A glibc function, or None where the C library lacks it (musl, macOS)."""
     try:
-        fn: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS): nothing to trim
+        fn: Callable[..., int] = ctypes.CDLL(ctypes.util.find_library("c"))[name]
+    except (OSError, AttributeError, TypeError):
         return None
     return fn
 
 
-_TRIM = _malloc_trim()
+_TRIM = _libc("malloc_trim")
+_MALLOPT = _libc("mallopt")
+M_MMAP_THRESHOLD = -3  # mallopt parameter (malloc.h)
+
+
+def map_large_allocations(threshold: int) -> None:
+    """glibc: every allocation of ``threshold`` bytes or more gets its own mapping, returned to
+    the OS when freed (0 = leave glibc's policy). glibc's default threshold rises to 32 MB after
+    the first large free, after which freed activation buffers stay in the heap: with ONNX
+    Runtime's arena off, a fixed 1 MiB threshold cut the lean profile's peak by ~50 MB."""
+    if threshold > 0 and _MALLOPT is not None:
+        _MALLOPT(M_MMAP_THRESHOLD, threshold)
 
 
 def trim_heap() -> None:

@@ -90,7 +90,7 @@ def test_empty_summary_has_all_keys() -> None:
     out = BenchRecorder("peer", "set", threads=1).summary()
     assert out.keys() >= SUMMARY_KEYS
     assert out["n_images"] == 0
-    assert out["latency_ms"] == {"median": None, "p95": None, "mean": None}
+    assert out["latency_ms"] == {"median": None, "p95": None, "mean": None, "each": []}
     assert out["images_per_s"] is None
     json.dumps(out)  # serialisable as is
 
