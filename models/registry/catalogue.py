@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from models.registry.errors import CatalogueError
+
+log = logging.getLogger(__name__)
 
 Task = Literal["det", "cls", "rec"]
 TASKS: tuple[Task, ...] = ("det", "cls", "rec")
@@ -145,7 +148,7 @@ def load_catalogue(path: Path | None = None, local: Path | None = None) -> Catal
     cat = _parse(path)
     sets = dict(cat.sets)
     if local is not None and local.is_file():
-        for name, ms in _parse(local).sets.items():
+        for name, ms in _local_sets(local).items():
             if name in sets:
                 raise CatalogueError(f"{local}: local set {name!r} shadows a catalogue set")
             sets[name] = ms
@@ -154,6 +157,26 @@ def load_catalogue(path: Path | None = None, local: Path | None = None) -> Catal
     named = {k: v.model_copy(update={"name": k}) for k, v in sets.items()}
     _check_aliases(named)
     return cat.model_copy(update={"sets": named})
+
+
+def _local_sets(local: Path) -> dict[str, ModelSet]:
+    """The overlay's sets that validate. The store is per user, shared by every checkout and
+    version on the machine: a set written by a newer version (a field this one does not know)
+    is skipped with a warning instead of stopping every command and server."""
+    try:
+        raw = yaml.safe_load(local.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise CatalogueError(f"cannot read catalogue {local}: {exc}") from exc
+    entries = raw.get("sets") if isinstance(raw, dict) else None
+    if not isinstance(entries, dict):
+        raise CatalogueError(f"invalid catalogue {local}: no `sets` mapping")
+    sets: dict[str, ModelSet] = {}
+    for name, entry in entries.items():
+        try:
+            sets[str(name)] = ModelSet.model_validate(entry)
+        except ValidationError as exc:
+            log.warning("%s: local set %r skipped, invalid here:\n%s", local, name, exc)
+    return sets
 
 
 def _check_aliases(sets: dict[str, ModelSet]) -> None:

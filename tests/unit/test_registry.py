@@ -240,6 +240,25 @@ def test_a_local_file_that_shadows_or_steals_an_alias_is_refused(
         load_catalogue(tmp_path / "catalogue.yaml", local=local)
 
 
+def test_a_local_set_from_a_newer_version_is_skipped_not_fatal(
+    tmp_path: Path, src_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The store is shared by every checkout and version on the machine: a set with a field
+    this version does not know leaves the other sets usable and is named in a warning."""
+    _catalogue(tmp_path, {"kind": "dir", "path": str(src_dir)})
+    good = _local_set("tiny-int8").model_dump(mode="json", exclude={"name"})
+    newer = {**good, "field_from_the_future": {"kind": "finetune"}}
+    local = tmp_path / "local.yaml"
+    doc = {"schema": 1, "default": "tiny", "sets": {"tiny-int8": good, "tiny-ft": newer}}
+    local.write_text(yaml.safe_dump(doc))
+    cat = load_catalogue(tmp_path / "catalogue.yaml", local=local)
+    assert "tiny-int8" in cat.sets and "tiny-ft" not in cat.sets
+    assert "'tiny-ft' skipped" in caplog.text
+    local.write_text("sets: [not, a, mapping]")
+    with pytest.raises(CatalogueError, match="no `sets` mapping"):
+        load_catalogue(tmp_path / "catalogue.yaml", local=local)
+
+
 def test_local_set_is_installed_not_fetched(tmp_path: Path, src_dir: Path) -> None:
     store = ModelStore(tmp_path / "store")
     ms = _local_set("tiny-int8")
