@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api.errors import Forbidden, Unauthenticated, ocr_error_response
@@ -74,3 +75,8 @@ def presented_key(headers: list[tuple[bytes, bytes]]) -> str:
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
     return found.get(b"x-api-key", "")
+
+
+def tenant_of(request: Request) -> str:
+    """The API key's id this middleware put on the request, or "" where no keys are configured."""
+    return str(request.scope.get("state", {}).get("tenant", ""))

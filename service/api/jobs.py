@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from service.api.access import tenant_of
 from service.api.body import read_request
 from service.api.errors import STATUS, InvalidRequest, TooManyImages, public_message
 from service.api.routes import body_doc
@@ -193,8 +194,7 @@ def _checked(job_id: str) -> str:
 
 
 def _spec(request: Request, opts: OcrOptionsIn) -> JobSpec:
-    state = request.scope.get("state", {})
-    tenant = str(state.get("tenant", ""))
+    tenant = tenant_of(request)
     client = tenant or (request.client.host if request.client else "")
     overrides = opts.model_dump(exclude_none=True, exclude=NOT_READING_OPTIONS)
     if opts.format in WORD_FORMATS:  # submitted for hOCR, ALTO or PDF: locate the words

@@ -30,6 +30,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from service.allowlist import UrlAllowList
+from service.api.access import tenant_of
 from service.api.body import json_depth
 from service.api.errors import InvalidRequest
 from service.api.schemas import OcrOptionsIn, PaddleXOcrRequest, PaddleXResponse
@@ -78,7 +79,7 @@ async def paddlex_ocr(request: Request) -> Response:
     options = _options(req).to_options(rt.options)
     data = await _file(req, rt)
     pdf = rt.pdf_options if _is_pdf(req, data) else None
-    tenant = str(request.scope.get("state", {}).get("tenant", ""))
+    tenant = tenant_of(request)
     with rt.admit(1):
         answer = await rt.ocr(data, None, options, tenant, pdf)
     pages = pages_of(answer.doc)

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from service.api.access import tenant_of
 from service.api.body import Item, only, read_request
 from service.api.disconnect import ClientGone, unless_disconnected
 from service.api.errors import STATUS, InvalidRequest, error_response, public_message
@@ -98,11 +99,6 @@ def _runtime(request: Request) -> Runtime:
     return rt
 
 
-def _tenant(request: Request) -> str:
-    """The API key's id (api/access.py), or "" where no keys are configured."""
-    return str(request.scope.get("state", {}).get("tenant", ""))
-
-
 @router.post(
     "/v1/ocr",
     response_model=OcrResponse | PdfResponse,
@@ -117,7 +113,7 @@ async def ocr(request: Request) -> Response:
     options = opts.to_options(rt.options)
     pdf = opts.to_pdf_options(rt.pdf_options)
     with rt.admit(1):
-        work = rt.ocr(data, opts.model_set, options, _tenant(request), pdf)
+        work = rt.ocr(data, opts.model_set, options, tenant_of(request), pdf)
         try:
             answer = await unless_disconnected(request, work)
         except ClientGone:
@@ -143,7 +139,7 @@ async def ocr_batch(request: Request) -> Response:
     options = opts.to_options(rt.options)
     pdf = opts.to_pdf_options(rt.pdf_options)
     rt.resolve(opts.model_set)  # an unknown set fails the call, not each item
-    tenant = _tenant(request)
+    tenant = tenant_of(request)
     with rt.admit(sum(isinstance(i, bytes) for i in images)):
         work = asyncio.gather(
             *(_ocr_item(rt, i, opts.model_set, options, tenant, pdf) for i in images),
