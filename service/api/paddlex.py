@@ -80,11 +80,12 @@ async def paddlex_ocr(request: Request) -> Response:
     data = await _file(req, rt)
     pdf = rt.pdf_options if _is_pdf(req, data) else None
     tenant = tenant_of(request)
+    visualize = req.visualize is not False  # PaddleX serves images unless told not to
     with rt.admit(1):
         answer = await rt.ocr(data, None, options, tenant, pdf)
-    pages = pages_of(answer.doc)
-    visualize = req.visualize is not False  # PaddleX serves images unless told not to
-    images = await rt.on_cpu(_images, data, pages, rt, visualize)
+        pages = pages_of(answer.doc)
+        with rt.holding(visual_bytes(pages) if visualize else 0):
+            images = await rt.on_cpu(_images, data, pages, rt, visualize)
     results = [
         {"prunedResult": pruned_result(page, options), **image}
         for page, image in zip(pages, images, strict=True)
@@ -209,6 +210,18 @@ def _data_info(pages: list[dict[str, Any]], pdf: bool) -> dict[str, Any]:
     if pdf:
         return {"numPages": len(pages), "pages": sizes, "type": "pdf"}
     return {**sizes[0], "type": "image"}
+
+
+# Drawing one page holds its pixels three times (BGR, the drawn copy, the decoder's or PDFium's
+# buffer at up to 4 bytes a pixel) plus two JPEGs: ~12 bytes per pixel of the largest page.
+VISUAL_BYTES_PER_PIXEL = 12
+
+
+def visual_bytes(pages: list[dict[str, Any]]) -> int:
+    """Memory the visualisation holds: pages are drawn one at a time, so the largest counts."""
+    return VISUAL_BYTES_PER_PIXEL * max(
+        (p["image"]["width"] * p["image"]["height"] for p in pages), default=0
+    )
 
 
 def _images(

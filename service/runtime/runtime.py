@@ -321,6 +321,14 @@ class Runtime:
             self.backlog.finish(cost.units, asyncio.get_running_loop().time(), done)
             self.idle.finished()
 
+    @contextmanager
+    def holding(self, nbytes: int) -> Iterator[None]:
+        """Hold ``nbytes`` of the memory budget for work outside a reading (drawing a result on
+        its image again): 429 when they do not fit now, 413 when they never would."""
+        self.budget.check(nbytes, self._retry_after())
+        with self.budget.hold(nbytes):
+            yield
+
     # -- the request path ----------------------------------------------------------------------
 
     def resolve(self, name: str | None) -> ServedSet:

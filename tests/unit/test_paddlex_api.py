@@ -11,6 +11,7 @@ import pytest
 from tests.support.api import RECEIPT, serving
 from tests.support.fake_models import WORD, fake_loader
 from tests.support.pdfs import receipt_pdf
+from tests.unit.test_admission import MB, png
 
 pytestmark = pytest.mark.anyio
 
@@ -58,3 +59,17 @@ async def test_paddlex_ocr_reads_a_pdf_page_by_page() -> None:
         assert result["dataInfo"]["type"] == "pdf" and result["dataInfo"]["numPages"] == 2
         assert all(o["ocrImage"] and o["inputImage"] for o in result["ocrResults"])
         assert set(result["ocrResults"][1]["prunedResult"]["rec_texts"]) == {WORD}
+
+
+async def test_the_visualisation_is_held_in_the_memory_budget() -> None:
+    """Drawing the lines decodes the input again: its bytes count like a reading's, and leave
+    the budget when done (a 6 Mpx page is read under 64 MB at det side 640, not drawn)."""
+    page = {"file": base64.b64encode(png(3000, 2000)).decode(), "textDetLimitSideLen": 640}
+    async with serving(FAKE, memory_budget_bytes=64 * MB, cache_memory_bytes=0) as (rt, client):
+        drawn = await client.post("/ocr", json=page)
+        assert drawn.status_code == 413 and drawn.json()["errorCode"] == 413, drawn.text
+        assert "64 MB" in drawn.json()["errorMsg"]
+        assert rt.budget.used == 0
+        plain = await client.post("/ocr", json=page | {"visualize": False})
+        assert plain.status_code == 200, plain.text
+        assert rt.budget.used == 0
