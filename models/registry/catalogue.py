@@ -57,14 +57,6 @@ class DictionarySpec(_Frozen):
     space: bool = True  # a trailing " " class after the symbols (PP-OCR use_space_char)
 
 
-class TaskModel(_Frozen):
-    format: Literal["onnx", "paddle"] = "onnx"
-    files: tuple[FileSpec, ...] = Field(min_length=1)
-    input: InputContract = InputContract()
-    dictionary: DictionarySpec | None = None
-    labels: tuple[int, ...] | None = None
-
-
 class Source(_Frozen):
     # local: produced on this machine (`ocr models import-paddle`, `ocr models derive`) straight
     # into the store; it cannot be fetched again, only re-made by `recipe`.
@@ -75,6 +67,21 @@ class Source(_Frozen):
     path: str | None = None  # kind == dir: the directory holding the files
     url: str | None = None  # kind == url: base URL; a file without its own url is base + name
     recipe: str | None = None  # kind == local: the command that made the files
+
+
+class TaskModel(_Frozen):
+    format: Literal["onnx", "paddle"] = "onnx"
+    files: tuple[FileSpec, ...] = Field(min_length=1)
+    input: InputContract = InputContract()
+    dictionary: DictionarySpec | None = None
+    labels: tuple[int, ...] | None = None
+    # Where this task's files come from when not from the set's source: a set that pairs one
+    # model with another release's (the receipts set: PP-OCRv4's detector, PP-OCRv6's reader).
+    source: Source | None = None
+    # det only: recognition crops are cut this fraction of a box's height taller on each side
+    # (the returned polygons are not): for a detector whose boxes are tighter than the boxes the
+    # set's recogniser reads best (PP-OCRv4's detector with PP-OCRv6's recogniser).
+    crop_margin: float = Field(0.0, ge=0.0, le=0.5)
 
 
 class ModelSet(_Frozen):

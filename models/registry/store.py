@@ -94,8 +94,9 @@ class ModelStore:
                 return self.set_dir(ms)
             except ChecksumMismatch as exc:
                 log.warning("re-pulling %s: %s", ms.name, exc)
-        if source is not None:
-            ms = ms.model_copy(update={"source": source})
+        if source is not None:  # a mirror holds every file of the set, borrowed ones too
+            models = {t: m.model_copy(update={"source": None}) for t, m in ms.models.items()}
+            ms = ms.model_copy(update={"source": source, "models": models})
         if ms.source.kind == "local":
             how = ms.source.recipe or "the command that made it"
             raise FetchError(

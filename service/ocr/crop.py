@@ -115,10 +115,33 @@ def crop_quad(pixels: Pixels, quad: Quad) -> Pixels:
     return np.ascontiguousarray(out, dtype=np.uint8)
 
 
-def make_crops(image: Image | Pixels, dets: Sequence[Detection]) -> list[Crop]:
-    """One upright crop per detection, in the given order."""
+def make_crops(image: Image | Pixels, dets: Sequence[Detection], margin: float = 0.0) -> list[Crop]:
+    """One upright crop per detection, in the given order. ``margin`` (a detector's
+    ``crop_margin``) cuts each crop that fraction of its box's height taller above and below;
+    the crop's ``quad`` stays the detected one."""
     pixels = image.pixels if isinstance(image, Image) else image
-    return [Crop(pixels=crop_quad(pixels, d.quad), quad=d.quad, det_score=d.score) for d in dets]
+    return [
+        Crop(
+            pixels=crop_quad(pixels, grown(d.quad, margin, pixels)), quad=d.quad, det_score=d.score
+        )
+        for d in dets
+    ]
+
+
+def grown(quad: Quad, margin: float, pixels: Pixels) -> Quad:
+    """``quad`` grown across its text line: its two long edges moved apart by ``margin`` times
+    the distance between them, on each side; clipped to the image."""
+    if margin <= 0:
+        return quad
+    pts = quad.as_array().astype(np.float64)
+    across = pts[[3, 2, 1, 0]] - pts  # each corner to its partner over the short side
+    if np.linalg.norm(pts[1] - pts[0]) < np.linalg.norm(pts[3] - pts[0]):  # a vertical line
+        across = pts[[1, 0, 3, 2]] - pts
+    out = pts - across * margin
+    h, w = pixels.shape[:2]
+    out[:, 0] = np.clip(out[:, 0], 0.0, float(w))
+    out[:, 1] = np.clip(out[:, 1], 0.0, float(h))
+    return Quad.from_array(out)
 
 
 def _side(a: _Array, b: _Array, c: _Array, d: _Array) -> int:

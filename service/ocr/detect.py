@@ -177,8 +177,12 @@ class TextDetector:
         buckets: tuple[int, ...] = (),
         max_batch: int = 1,
         strip_pixels: int = 0,
+        crop_margin: float = 0.0,
     ) -> None:
         self.engine = engine
+        # Recognition crops are cut this fraction of a box's height taller on each side: a
+        # model property (catalogue `crop_margin`) for boxes tighter than the recogniser reads best.
+        self.crop_margin = crop_margin
         self.max_batch = max_batch  # images per engine call when a batcher groups them
         # Inputs larger than this run in horizontal strips (0 = never): bounds the engine's
         # activations (~200 B per input pixel) whatever the page size.

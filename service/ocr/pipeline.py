@@ -104,7 +104,8 @@ class OcrPipeline:
         hop of CPU work (the page's pixels are at hand here, and off the event loop)."""
         detections = self.detector.postprocess(prob, geometry, opts)
         quality = measure_quality(image.pixels, [d.quad for d in detections])
-        return make_crops(image, sort_reading_order(detections)), quality
+        crops = make_crops(image, sort_reading_order(detections), self.detector.crop_margin)
+        return crops, quality
 
     async def _orient(
         self, pixels: list[Pixels], options: OcrOptions, steps: Steps

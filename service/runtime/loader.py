@@ -153,6 +153,7 @@ def load_pipeline(s: Settings, name: str | None = None) -> OcrPipeline:
             buckets=det_buckets(s),
             max_batch=s.det_max_batch,
             strip_pixels=s.det_strip_pixels,
+            crop_margin=det.spec.crop_margin,
         ),
         classifier=AngleClassifier(make_engine(cls, s), shape=cls_shape, max_batch=s.cls_max_batch),
         recognizer=TextRecognizer(

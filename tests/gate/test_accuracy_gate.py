@@ -45,7 +45,9 @@ def _split(slice_: dict[str, Any]) -> str:
     return f":{slice_['split']}" if "split" in slice_ else ""
 
 
-@pytest.mark.parametrize("slice_", SLICES, ids=[s["dataset"] + _split(s) for s in SLICES])
+@pytest.mark.parametrize(
+    "slice_", SLICES, ids=[f"{s['model']}-{s['dataset']}{_split(s)}" for s in SLICES]
+)
 def test_accuracy_does_not_regress(slice_: dict[str, Any], tmp_path: Path) -> None:
     if not (DATASETS / slice_["dataset"] / "labels.jsonl").is_file():
         if os.environ.get("CI"):  # CI always has ../shared beside the checkout

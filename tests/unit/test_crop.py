@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from service.ocr.crop import crop_quad, make_crops, sort_reading_order
+from service.ocr.crop import crop_quad, grown, make_crops, sort_reading_order
 from service.ocr.types import Detection, Image, Quad
 
 BLUE = (255, 0, 0)
@@ -168,3 +168,24 @@ def test_make_crops_keeps_order_quad_and_score() -> None:
     assert [c.det_score for c in crops] == [0.7, 0.8]
     assert [c.quad for c in crops] == [d.quad for d in dets]
     assert make_crops(pixels, []) == []
+
+
+@pytest.mark.parametrize(
+    "box, margin, expected",
+    [
+        (_box(10, 40, 60, 20), 0.1, [(10, 38), (70, 38), (70, 62), (10, 62)]),  # across the line
+        (_box(40, 10, 20, 60), 0.1, [(38, 10), (62, 10), (62, 70), (38, 70)]),  # a vertical line
+        (_box(10, 1, 60, 20), 0.1, [(10, 0), (70, 0), (70, 23), (10, 23)]),  # clipped at the top
+        (_box(10, 40, 60, 20), 0.0, [(10, 40), (70, 40), (70, 60), (10, 60)]),
+    ],
+)
+def test_grown_moves_the_long_edges_apart(box: Detection, margin: float, expected: list) -> None:
+    got = grown(box.quad, margin, _canvas())
+    assert np.allclose(got.as_array(), np.array(expected, dtype=np.float64))
+
+
+def test_a_crop_margin_cuts_taller_crops_and_keeps_the_detected_quad() -> None:
+    dets = [_box(10, 40, 60, 20)]
+    crop = make_crops(_canvas(), dets, margin=0.25)[0]
+    assert crop.pixels.shape[:2] == (30, 60)
+    assert crop.quad == dets[0].quad

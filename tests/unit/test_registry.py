@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from models.registry.catalogue import TASKS, Catalogue, ModelSet, load_catalogue, save_local_set
+from models.registry.catalogue import (
+    TASKS,
+    Catalogue,
+    ModelSet,
+    Source,
+    load_catalogue,
+    save_local_set,
+)
 from models.registry.errors import (
     CatalogueError,
     ChecksumMismatch,
@@ -268,3 +275,21 @@ def test_local_set_is_installed_not_fetched(tmp_path: Path, src_dir: Path) -> No
     assert store.resolve(ms).tasks["det"].path.read_bytes() == FILES["det.onnx"]
     assert store.pull(ms) == store.set_dir(ms)  # present and intact: nothing to fetch
     assert store.local_catalogue == store.root / "local-catalogue.yaml"
+
+
+def test_a_task_with_its_own_source_is_fetched_from_there(tmp_path: Path, src_dir: Path) -> None:
+    """A set pairing one model with another release's (the receipts set): the detector comes
+    from a second source; a mirror override brings every file from one place."""
+    other = tmp_path / "other"
+    (other / "m").mkdir(parents=True)
+    (other / "m" / "det.onnx").write_bytes(FILES["det.onnx"])
+    (src_dir / "m" / "det.onnx").unlink()  # the set's own source lacks the detector
+    cat = _catalogue(tmp_path, {"kind": "dir", "path": str(src_dir)})
+    det = cat.get().models["det"].model_copy(update={"source": Source(kind="dir", path=str(other))})
+    ms = cat.get().model_copy(update={"models": {**cat.get().models, "det": det}})
+    store = ModelStore(tmp_path / "store")
+    store.pull(ms)
+    assert set(store.resolve(ms).tasks) == set(TASKS)
+    with pytest.raises(FetchError, match=r"det\.onnx not found"):  # the override replaces both
+        store.pull(ms, source=ms.source, force=True)
+    assert store.is_pulled(ms)  # a failed pull keeps the set that was there
