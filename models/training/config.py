@@ -35,7 +35,7 @@ class TrainConfig:
     base_set: str = "ppocr-v6-small"  # finetune: the catalogue set whose recogniser is trained
     height: int = 32  # crnn input height (finetune: the base set's)
     max_width: int = 960  # longer lines are squeezed to this width
-    variant: Literal["slim", "full", "tiny"] = "slim"
+    variant: Literal["slim", "full", "lite", "tiny"] = "slim"
     hidden: int = 256  # crnn BiLSTM width (per direction)
     charset_extra: str = ""  # crnn: symbols added to those of the training labels
     # optimisation

@@ -16,6 +16,7 @@ from torch import nn
 CHANNELS = {
     "full": (64, 128, 256, 256, 512, 512, 512),
     "slim": (32, 64, 128, 128, 256, 256, 256),
+    "lite": (16, 32, 64, 64, 128, 128, 128),  # a quarter of slim's conv work: steps fit a CPU hour
     "tiny": (8, 16, 32, 32, 64, 64, 64),  # for tests: trains in seconds
 }
 # after conv i: (kernel h, kernel w) of the max-pool, or None; widths pool 2, 2, 2 then keep
