@@ -144,12 +144,18 @@ class OcrPipeline:
 
     def reading_config(self) -> dict[str, object]:
         """Everything besides the model files and the options that changes what is read (the
-        recogniser's buckets and margins, the detector's contract and buckets, the classifier's
-        shape): part of the result cache's fingerprint."""
+        recogniser's buckets and margins, the detector's contract, buckets and crop margin, the
+        classifier's shape): part of the result cache's fingerprint."""
         det, cls = self.detector, self.classifier
         return {
             "rec": dataclasses.asdict(self.recognizer.shape),
-            "det": [dataclasses.asdict(det.spec), det.buckets, det.max_side, det.max_pixels],
+            "det": [
+                dataclasses.asdict(det.spec),
+                det.buckets,
+                det.max_side,
+                det.max_pixels,
+                det.crop_margin,
+            ],
             "cls": [cls.height, cls.width],
         }
 
