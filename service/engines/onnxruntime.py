@@ -150,6 +150,7 @@ def session_options(opts: OrtOptions) -> ort.SessionOptions:
 
 class OnnxEngine(EngineBase):
     name = "onnxruntime"
+    precision = "f32"  # the graph's own: an FP16 set's files run in fp16 where the op allows
 
     def __init__(self, path: Path, options: OrtOptions | None = None) -> None:
         opts = options or OrtOptions()
