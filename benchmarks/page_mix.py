@@ -53,6 +53,7 @@ def systems() -> list[System]:
     return [
         System("ours-default", ours, {"OCR_PROFILE": "default"}),
         System("ours-lean", ours, {"OCR_PROFILE": "lean"}),
+        System("ours-auto", ours, {"OCR_PROFILE": "default", "OCR_ENGINE": "auto"}),
         System("rapidocr-ort", rapid, peer="rapidocr"),
         System("rapidocr-openvino", rapid, peer="rapidocr-openvino"),
         System("paddleocr", paddle, peer="paddleocr"),

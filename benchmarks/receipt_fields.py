@@ -36,7 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from models.eval.receipt_fields import FIELDS, FieldsReport, normalize_field, score_fields  # noqa: E402
-from service.fields import extract_receipt_fields  # noqa: E402
+from service.fields.receipt import extract_receipt_fields  # noqa: E402
 from service.fields.rows import build_rows  # noqa: E402
 from service.ocr.types import Quad, TextLine  # noqa: E402
 

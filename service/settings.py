@@ -107,9 +107,12 @@ class Settings(BaseSettings):
     )
 
     # engines beyond ONNX Runtime on CPU (issue 5)
-    engine: Literal["onnxruntime", "openvino", "torch"] = Field(
+    engine: Literal["onnxruntime", "openvino", "torch", "auto"] = Field(
         "onnxruntime",
-        description="Engine for ONNX-format sets (Paddle-format sets run on Paddle Inference).",
+        description="Engine for ONNX-format sets (Paddle-format sets run on Paddle Inference). "
+        "auto: at start-up, the fastest on a probe page of ONNX Runtime fp32 and OpenVINO f32 / "
+        "bf16 (bf16 only where the CPU has it natively and the set's accuracy-gate verdict "
+        "admits it); the choice is logged and shown in /v1/models.",
     )
     openvino_precision: Literal["f32", "bf16", "auto"] = Field(
         "f32", description="OpenVINO CPU precision; bf16 is faster where the CPU has it."

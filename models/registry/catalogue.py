@@ -84,6 +84,17 @@ class TaskModel(_Frozen):
     crop_margin: float = Field(0.0, ge=0.0, le=0.5)
 
 
+class EngineVerdict(_Frozen):
+    """The accuracy gate's verdict on running a set's own files at a lower runtime precision
+    (e.g. OpenVINO in bf16): the slices of `ocr models derive`, against ONNX Runtime fp32."""
+
+    admitted: bool
+    worst_loss_points: float  # the largest loss of any gate metric, in points
+    tolerance: float = 0.5
+    measured: str  # date of the gate run
+    evidence: str = ""  # where the table is (docs/benchmarks.md section)
+
+
 class ModelSet(_Frozen):
     name: str = ""
     version: str
@@ -102,6 +113,10 @@ class ModelSet(_Frozen):
     # How a trained set was made (`ocr train finetune|crnn`): base set, config and training data
     # sha256s, validation metrics, date. Shown by `ocr models show`.
     training: dict[str, Any] | None = None
+    # Runtime precisions judged by the gate on this set, by "<engine>-<precision>" (e.g.
+    # openvino-bf16). OCR_ENGINE=auto runs a set in a lower precision only when admitted here;
+    # fp32 engines are exact (outputs within 1e-5 of ONNX Runtime) and need no verdict.
+    engine_gate: dict[str, EngineVerdict] = {}
 
     @field_validator("models")
     @classmethod

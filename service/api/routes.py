@@ -190,6 +190,7 @@ async def models(request: Request) -> ModelsResponse:
     rt = _runtime(request)
     sets = []
     for name, ms in sorted(rt.catalogue.sets.items()):
+        served = rt.pipelines.get(name)
         sets.append(
             ModelSetInfo(
                 name=name,
@@ -199,8 +200,10 @@ async def models(request: Request) -> ModelsResponse:
                 aliases=list(ms.aliases),
                 licence=ms.licence,
                 versions=ms.versions(),
-                loaded=name in rt.pipelines,
+                loaded=served is not None,
                 default=name == rt.default_set,
+                engine=served.pipeline.engine if served else None,
+                engine_choice=(served.pipeline.engine_choice or None) if served else None,
             )
         )
     return ModelsResponse(default=rt.default_set, model_sets=sets)

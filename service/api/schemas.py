@@ -219,6 +219,12 @@ class ModelSetInfo(BaseModel):
     versions: dict[str, str]
     loaded: bool
     default: bool
+    engine: str | None = Field(
+        None, description="What runs a loaded set, e.g. 'openvino bf16' (null when not loaded)."
+    )
+    engine_choice: str | None = Field(
+        None, description="Why that engine, when OCR_ENGINE=auto chose it by measurement."
+    )
 
 
 class ModelsResponse(BaseModel):

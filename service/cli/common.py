@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from models.eval.datasets import Dataset, load_dataset
 from models.registry.errors import RegistryError
 from service.cli.errors import SetupFailed
 from service.ocr.decode import decode_image
@@ -17,6 +16,9 @@ from service.ocr.pipeline import OcrPipeline
 from service.ocr.types import OcrOptions
 from service.runtime.loader import load_pipeline
 from service.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # eval and bench only: `ocr predict` does not import the eval package
+    from models.eval.datasets import Dataset
 
 PredictBytes = Callable[[bytes], Mapping[str, Any]]
 
@@ -36,6 +38,8 @@ def open_pipeline(s: Settings, model: str | None) -> OcrPipeline:
 
 def open_dataset(arg: str, limit: int | None = None, offset: int = 0) -> Dataset:
     """``NAME[:SPLIT]`` or ``PATH[:SPLIT]`` -> the dataset (``icdar2015_word_train:dev``)."""
+    from models.eval.datasets import load_dataset
+
     where, _, split = arg.partition(":") if not Path(arg).exists() else (arg, "", "")
     return load_dataset(resolve_dataset(where), limit=limit, offset=offset, split=split or None)
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from service.documents.alto import alto
 from service.documents.hocr import hocr
-from service.documents.searchable import searchable_pdf
 from service.ocr.export import encode
 
 CONTENT_TYPES = {
@@ -37,6 +36,8 @@ _RENDERERS: dict[str, Callable[[dict[str, Any]], bytes]] = {
 
 def render_document(fmt: str, doc: dict[str, Any], source: bytes) -> bytes:
     """``doc`` (read from ``source``) in format ``fmt`` (one of ``CONTENT_TYPES``)."""
-    if fmt == "pdf":
+    if fmt == "pdf":  # pikepdf is imported for this format only (it costs start-up time)
+        from service.documents.searchable import searchable_pdf
+
         return searchable_pdf(doc, source)
     return _RENDERERS[fmt](doc)

@@ -20,17 +20,18 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import numpy as np
-import pypdfium2 as pdfium
-import pypdfium2.raw as pdfium_c
 
 from service.documents.errors import BadPageSelection, InvalidPdf, PdfEncrypted, TooManyPages
 from service.documents.options import PAGES_PATTERN, PdfLimits, PdfOptions
 from service.ocr.decode import DecodeLimits, Header
 from service.ocr.errors import ImageTooLarge, PayloadTooLarge
 from service.ocr.types import Image
+
+if TYPE_CHECKING:  # PDFium is imported when a PDF is opened: `ocr predict IMAGE` never loads it
+    import pypdfium2 as pdfium
 
 POINTS_PER_INCH = 72
 # PDFium's BGR bitmap plus our copy of it, and slack for PDFium's own page state
@@ -79,6 +80,8 @@ def select_pages(spec: str, count: int) -> list[int]:
 @contextmanager
 def _pdfium() -> Iterator[None]:
     """Hold PDFium; what it raises about the input is the input's fault (``InvalidPdf``)."""
+    import pypdfium2 as pdfium
+
     with _PDFIUM:
         try:
             yield
@@ -141,6 +144,8 @@ def _closing(handle: T) -> Iterator[T]:
 
 
 def _open(data: bytes) -> pdfium.PdfDocument:
+    import pypdfium2 as pdfium
+
     try:
         return pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
@@ -212,6 +217,8 @@ def _affine(doc: pdfium.PdfDocument, number: int, width: int, height: int) -> Af
 def _device_to_page(
     page: pdfium.PdfPage, width: int, height: int, x: int, y: int
 ) -> tuple[float, float]:
+    import pypdfium2.raw as pdfium_c
+
     px, py = ctypes.c_double(), ctypes.c_double()
     pdfium_c.FPDF_DeviceToPage(page.raw, 0, 0, width, height, 0, x, y, px, py)
     return px.value, py.value

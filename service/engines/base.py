@@ -3,9 +3,11 @@
 An engine owns one inference session. It is not assumed to be thread-safe: exactly one owner
 (a direct call in the CLI, a batcher worker in the server) calls ``run``.
 
-Optional capabilities are declared, never probed: every engine has ``metadata``,
-``warm_batch_sizes``, ``top_k_on_device`` and ``release_memory`` (``EngineBase`` gives the
-plain defaults), and ``run_topk`` is only called when ``top_k_on_device`` says so.
+Optional capabilities are declared, never probed: every engine has ``metadata``, ``precision``,
+``shape_specialised``, ``warm_batch_sizes``, ``top_k_on_device`` and ``release_memory``
+(``EngineBase`` gives the plain defaults), and ``run_topk`` is only called when
+``top_k_on_device`` says so. What an engine *could* run on this host, before one is opened, is
+the class's ``host_precisions()`` (what ``OCR_ENGINE=auto`` chooses among).
 """
 
 from __future__ import annotations
@@ -24,7 +26,11 @@ TopKArrays = tuple[Tensor, npt.NDArray[np.int32], int]  # values, class ids (N, 
 class Engine(Protocol):
     name: str  # "onnxruntime", "openvino", "paddle", "torch"
     metadata: Mapping[str, str]  # the model's custom metadata ({} when the format has none)
+    precision: str  # arithmetic it runs in: "f32", "bf16", "f16"... (part of the cache key)
     top_k_on_device: bool  # run_topk selects the k best classes where the output lives
+    # The first run of a new input shape costs extra (kernel search, compilation, CUDA graphs),
+    # so warm-up runs every bucket shape; False: one run per stage allocates what is needed.
+    shape_specialised: bool
 
     def run(self, batch: Tensor) -> Tensor:
         """Run one float32 NCHW batch; return the model's first output as float32."""
@@ -50,7 +56,15 @@ class EngineBase:
 
     name: str = "engine"
     metadata: Mapping[str, str] = MappingProxyType({})
+    precision: str = "f32"
     top_k_on_device: bool = False
+    shape_specialised: bool = True  # the safe assumption: warm every shape
+
+    @classmethod
+    def host_precisions(cls) -> tuple[str, ...]:
+        """The precisions this engine runs natively on this host's CPU, fastest last; () when
+        its runtime is not installed. fp32 everywhere by default."""
+        return ("f32",)
 
     def run(self, batch: Tensor) -> Tensor:
         raise NotImplementedError

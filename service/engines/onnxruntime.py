@@ -150,6 +150,7 @@ def session_options(opts: OrtOptions) -> ort.SessionOptions:
 
 class OnnxEngine(EngineBase):
     name = "onnxruntime"
+    precision = "f32"  # the graph's own: an FP16 set's files run in fp16 where the op allows
 
     def __init__(self, path: Path, options: OrtOptions | None = None) -> None:
         opts = options or OrtOptions()
@@ -175,6 +176,10 @@ class OnnxEngine(EngineBase):
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelError(f"cannot load ONNX model {path}: {exc}") from exc
         self.providers: list[str] = list(self._session.get_providers())
+        # The CPU provider picks its kernels per op, not per input shape: a new shape's first
+        # run costs what later ones do (measured, docs/benchmarks.md "Cold start"). CUDA's
+        # EXHAUSTIVE conv search and TensorRT's engine profiles are per shape.
+        self.shape_specialised = self.providers[0] != CPU
         dropped = [n for n, _ in providers if n not in self.providers]
         if dropped:  # e.g. onnxruntime-gpu without a driver or CUDA libraries
             log.warning(

@@ -8,6 +8,7 @@ Which precision a deployment may use is an accuracy question: docs/benchmarks.md
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,11 @@ def compile_config(opts: OpenVinoOptions) -> dict[str, Any]:
 class OpenVinoEngine(EngineBase):
     name = "openvino"
 
+    @classmethod
+    def host_precisions(cls) -> tuple[str, ...]:
+        """f32, plus bf16 where the CPU plugin reports native bf16 (AVX512_BF16 or AMX)."""
+        return native_precisions(_cpu_capabilities())
+
     def __init__(self, path: Path, options: OpenVinoOptions | None = None) -> None:
         opts = options or OpenVinoOptions()
         try:
@@ -60,12 +66,30 @@ class OpenVinoEngine(EngineBase):
         self._request = self._compiled.create_infer_request()
         self._output = self._compiled.output(0)
         self.metadata = _onnx_metadata(model)
-        self.precision = str(self._compiled.get_property("INFERENCE_PRECISION_HINT"))
+        hint = self._compiled.get_property("INFERENCE_PRECISION_HINT")  # an ov.Type
+        self.precision = str(hint.get_type_name())
 
     def run(self, batch: Tensor) -> Tensor:
         x = np.ascontiguousarray(batch, dtype=np.float32)
         out = self._request.infer({0: x})[self._output]
         return np.array(out, dtype=np.float32)  # a copy: the request reuses its buffers
+
+
+def native_precisions(capabilities: tuple[str, ...] | None) -> tuple[str, ...]:
+    """Pure: the precisions worth choosing, from the CPU plugin's OPTIMIZATION_CAPABILITIES
+    (None: OpenVINO is not installed). Without native bf16 OpenVINO emulates it: slower."""
+    if capabilities is None:
+        return ()
+    return ("f32", "bf16") if "BF16" in capabilities else ("f32",)
+
+
+@functools.cache
+def _cpu_capabilities() -> tuple[str, ...] | None:
+    try:
+        import openvino as ov
+    except ImportError:
+        return None
+    return tuple(str(c) for c in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
 def _onnx_metadata(model: Any) -> dict[str, str]:

@@ -72,12 +72,15 @@ class OcrPipeline:
         detector: TextDetector,
         classifier: AngleClassifier,
         recognizer: TextRecognizer,
+        engine: str = "",
     ) -> None:
         self.name = name
         self.versions = versions
         self.detector = detector
         self.classifier = classifier
         self.recognizer = recognizer
+        self.engine = engine  # what runs the models, e.g. "openvino bf16": results depend on it
+        self.engine_choice = ""  # why that engine, when OCR_ENGINE=auto chose it
         self.direct = DirectSteps(detector, classifier, recognizer)
 
     async def read(self, image: Image, options: OcrOptions, steps: Steps) -> OcrResult:
@@ -144,10 +147,11 @@ class OcrPipeline:
 
     def reading_config(self) -> dict[str, object]:
         """Everything besides the model files and the options that changes what is read (the
-        recogniser's buckets and margins, the detector's contract, buckets and crop margin, the
-        classifier's shape): part of the result cache's fingerprint."""
+        engine and its precision, the recogniser's buckets and margins, the detector's contract,
+        buckets and crop margin, the classifier's shape): part of the result cache's fingerprint."""
         det, cls = self.detector, self.classifier
         return {
+            "engine": self.engine,
             "rec": dataclasses.asdict(self.recognizer.shape),
             "det": [
                 dataclasses.asdict(det.spec),

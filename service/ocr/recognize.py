@@ -351,7 +351,10 @@ class TextRecognizer:
         return self.postprocess(rows, self.infer(rows), len(crops), decoder, words)
 
     def warmup(self) -> None:
-        """Run every bucket shape once (GPU runtimes tune kernels per shape)."""
-        for bucket in self.shape.buckets:
+        """Run every bucket shape once on an engine that specialises per shape (GPU runtimes
+        tune kernels per shape, OpenVINO prepares each new one); otherwise one typical line."""
+        shape = self.shape
+        buckets = shape.buckets if self.engine.shape_specialised else (shape.bucket_for(320),)
+        for bucket in buckets:
             rows = batch_size(bucket, self.max_batch, self.max_batch_px)
-            warm_up(self.engine, (3, self.shape.height, bucket), rows)
+            warm_up(self.engine, (3, shape.height, bucket), rows)

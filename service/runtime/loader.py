@@ -134,10 +134,19 @@ def _det_spec(spec: TaskModel) -> DetInputSpec:
 
 
 def load_pipeline(s: Settings, name: str | None = None) -> OcrPipeline:
-    """Resolve `name` (or the configured default set) and open its three engines."""
+    """Resolve `name` (or the configured default set) and open its three engines; with
+    ``OCR_ENGINE=auto`` on the engine and precision measured fastest here (runtime/auto.py)."""
+    ms = catalogue_from_settings(s).get(name or s.model_set)
+    if s.engine == "auto" and all(m.format == "onnx" for m in ms.models.values()):
+        from service.runtime.auto import choose_engine
+
+        return choose_engine(s, ms, open_set)
+    return open_set(s, ms)
+
+
+def open_set(s: Settings, ms: ModelSet) -> OcrPipeline:
+    """Open the set `ms` on the engine `s` names (Paddle-format files: Paddle Inference)."""
     map_large_allocations(s.malloc_mmap_threshold)  # before the engines allocate anything
-    catalogue = catalogue_from_settings(s)
-    ms = catalogue.get(name or s.model_set)
     resolved = ModelStore(s.model_dir).resolve(ms, verify=s.verify_models)
     det, cls, rec = (resolved.tasks[t] for t in ("det", "cls", "rec"))
     _check_line_contract("cls", cls.spec)
@@ -166,6 +175,7 @@ def load_pipeline(s: Settings, name: str | None = None) -> OcrPipeline:
             max_batch=s.rec_batch_size,
             max_batch_px=s.rec_batch_width,
         ),
+        engine=f"{rec_engine.name} {rec_engine.precision}",
     )
     # Parsing the model files left ~16 MB of freed heap that glibc keeps: give it back now.
     trim_heap()

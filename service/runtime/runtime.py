@@ -204,7 +204,7 @@ class Runtime:
                 b.start()
             self.pipelines[name] = ServedSet(pipeline, batchers, flow, self._cpu)
             self._record_model(pipeline, name == self.default_set)
-            log.info("model set %s loaded and warmed", name)
+            log.info("model set %s loaded and warmed on %s", name, pipeline.engine)
         self.state = State.READY
         self.metrics.ready.set(1)
 

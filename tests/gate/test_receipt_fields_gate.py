@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from models.eval.receipt_fields import FieldsReport, score_fields
-from service.fields import extract_receipt_fields
+from service.fields.receipt import extract_receipt_fields
 from service.ocr.types import Quad, TextLine
 
 pytestmark = pytest.mark.gate

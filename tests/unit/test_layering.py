@@ -49,6 +49,18 @@ def test_cli_commands_that_read_do_not_import_the_server(module: str) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
+# What reading an image with `ocr predict` does not need: PDF libraries (PDFium, pikepdf), the
+# receipt fields, the eval package: together ~0.4 s of a cold start on a busy machine (python
+# -X importtime, docs/benchmarks.md "Cold start").
+PREDICT_IMAGE_NEEDS_NOT = ["pypdfium2", "pikepdf", "service.fields.receipt", "models.eval"]
+
+
+def test_ocr_predict_of_an_image_imports_no_pdf_fields_or_eval_code() -> None:
+    code = "import service.cli.main\nimport service.cli.predict_cmd\n"
+    proc = _import_with_blocked(PREDICT_IMAGE_NEEDS_NOT, code)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
 def test_serving_never_imports_torch_or_the_training_package() -> None:
     """`ocr serve` (default engine) and the HTTP app load without torch and `models.training`:
     training is the `train` extra, and only `ocr train` imports it."""

@@ -10,9 +10,10 @@ import sys
 import pytest
 
 from models.eval.receipt_fields import compare, normalize_field, score_fields
-from service.fields import Field, ReceiptFields, extract_receipt_fields
 from service.fields.amounts import find_amounts
 from service.fields.dates import find_dates
+from service.fields.receipt import extract_receipt_fields
+from service.fields.types import Field, ReceiptFields
 from service.ocr.types import Quad, TextLine
 
 W, H = 600, 1200

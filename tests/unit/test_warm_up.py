@@ -62,6 +62,13 @@ def test_detector_and_recogniser_warm_input_x_batch_buckets() -> None:
     ]
 
 
+def test_an_engine_without_per_shape_specialisation_warms_one_line() -> None:
+    rec = Recorder()
+    rec.shape_specialised = False  # ONNX Runtime's CPU provider
+    TextRecognizer(rec, CHARSET, RecShape(buckets=(80, 320, 960))).warmup()  # type: ignore[arg-type]
+    assert rec.shapes == [(1, 3, 48, 320)]
+
+
 @pytest.mark.parametrize(
     ("max_rows", "expected"),
     [(1, [1]), (3, [1, 2, 4]), (8, [1, 2, 4, 8]), (100, [1, 2, 4, 8, 16, 32, 64])],

@@ -120,7 +120,9 @@ class TorchEngine(EngineBase):
         if note:
             _log_once(logging.WARNING if opts.device == "cuda" else logging.INFO, note)
         self.device = torch.device(device)
-        self.dtype: torch.dtype = getattr(torch, resolve_dtype(opts.dtype, self.device.type))
+        dtype = resolve_dtype(opts.dtype, self.device.type)
+        self.dtype: torch.dtype = getattr(torch, dtype)
+        self.precision = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}.get(dtype, dtype)
         if opts.threads > 0:
             torch.set_num_threads(opts.threads)
         try:
