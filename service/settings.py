@@ -35,7 +35,6 @@ LEAN = MappingProxyType(
         "cpu_mem_arena": False,
         "malloc_mmap_threshold": 2**20,
         "det_strip_pixels": 512 * 1024,
-        "det_max_batch": 1,
         "rec_batch_size": 8,
         "rec_batch_width": 480,
         "cpu_workers": 1,
@@ -252,7 +251,9 @@ class Settings(BaseSettings):
         1, ge=0, le=16, description="Engine calls running at once across stages; 0 = no limit."
     )
     max_inflight: int = Field(64, ge=1, description="Requests in the pipeline before 429.")
-    det_max_batch: int = Field(4, ge=1, le=64, description="Images per det batch (same shape).")
+    # 1 on CPU: batching pages gives no throughput here and holds ~140 MB more at 8 clients
+    # (docs/benchmarks.md, "det batches on CPU"); GPU deployments set 8 (k8s/overlays/gpu).
+    det_max_batch: int = Field(1, ge=1, le=64, description="Images per det batch (same shape).")
     det_batch_pixels: int = Field(
         1280 * 1280,
         ge=1024,
