@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -30,6 +30,7 @@ from models.training.checkpoint import Progress, load_checkpoint, save_checkpoin
 from models.training.config import TrainConfig
 from models.training.report import MetricsLog, plot
 from models.training.validate import validate
+from service.ocr.recognize import RecShape
 
 log = logging.getLogger(__name__)
 LAST, BEST = "last.pt", "best.pt"
@@ -71,7 +72,7 @@ class Data:
     plan: EpochPlan
     val: Lines
     val_protocols: Sequence[Protocol]
-    buckets: Sequence[int] = ()  # the serving recogniser's width buckets (``collate``)
+    shape: RecShape  # the serving recogniser's geometry: collate pads to its buckets
 
 
 class Trainer:
@@ -132,20 +133,11 @@ class Trainer:
     def loader(self, batches: Sequence[Sequence[Draw]], lines: Lines) -> Iterable[Batch]:
         """Batches in the planned order (``collate`` makes each one; workers only load)."""
         sampler = [list(b) for b in batches]
-        pad = partial(collate, buckets=self.data.buckets)
+        pad = partial(collate, buckets=self.data.shape.buckets)
         loader = DataLoader(
             lines, batch_sampler=sampler, collate_fn=pad, num_workers=self.cfg.workers
         )
         return cast(Iterable[Batch], loader)
-
-    def val_batches(self) -> Iterator[tuple[Batch, Sequence[Protocol]]]:
-        val = self.data.val
-        order = sorted(range(len(val)), key=val.aspect)
-        size = self.cfg.batch_size
-        chunks = [order[j : j + size] for j in range(0, len(order), size)]
-        draws = [[(k, 0) for k in c] for c in chunks]
-        for chunk, batch in zip(chunks, self.loader(draws, val), strict=True):
-            yield batch, [self.data.val_protocols[k] for k in chunk]
 
     def run(self) -> Progress:
         """Train until the epochs, ``max_steps``, the time limit or the patience run out."""
@@ -193,7 +185,17 @@ class Trainer:
             self._end_epoch(p, started)  # validate what the time allowed; keep it if best
 
     def _end_epoch(self, p: Progress, started: float) -> None:
-        result = validate(self.model, self.val_batches(), self.charset, self.decoder, self.device)
+        data = self.data
+        result = validate(
+            self.model,
+            data.val,
+            data.val_protocols,
+            data.shape,
+            self.charset,
+            self.decoder,
+            self.device,
+            self.cfg.batch_size,
+        )
         result = {**result, "epoch": float(p.epoch), "step": float(p.step)}
         p.history.append(result)
         self.metrics.write("val", **result, seconds=time.monotonic() - started)

@@ -99,7 +99,7 @@ def make_data(
     }
     if left_out["domain"] or left_out["general"]:
         log.warning("lines left out, characters not in the dictionary: %s", left_out)
-    return Data(lines, plan, val, protocols, shape.buckets), left_out
+    return Data(lines, plan, val, protocols, shape), left_out
 
 
 def held_out(cfg: TrainConfig, sizes: Sequence[int]) -> set[int]:

@@ -1,9 +1,13 @@
-"""Validation with the serving decoders (``models.codec``) and the eval text metrics
-(``models.eval.text``): each line is compared under its own set's scoring protocol."""
+"""Validation through the serving recogniser: the model under training is wrapped as an engine
+(``ModuleEngine``) and read by ``service.ocr.recognize.TextRecognizer`` — the same resize, width
+buckets and per-bucket batches, turned readings of crops taller than wide, content-only time
+steps and decoder (``models.codec``) as a served model — then scored with the eval text
+metrics (``models.eval.text``), each line under its own set's protocol. A training figure is
+therefore the figure ``ocr eval`` gives the exported model on the same crops."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +18,11 @@ from models.codec.charset import Charset
 from models.codec.ctc import Decoder
 from models.eval.protocol import Protocol
 from models.eval.text import edit_distance
-from models.training.batches import Batch
+from models.training.batches import Lines
+from service.engines.base import EngineBase, Tensor
+from service.ocr.recognize import RecShape, TextRecognizer
+
+CROPS_PER_CALL = 64  # crops read per recogniser call (bounds the rows held at once)
 
 
 @dataclass
@@ -44,30 +52,40 @@ class Tally:
         }
 
 
-def read_batch(
-    model: nn.Module, images: torch.Tensor, charset: Charset, decoder: Decoder
-) -> list[str]:
-    """Model logits -> probabilities -> the serving decoder's texts."""
-    logits = model(images)
-    probs = logits.float().softmax(-1).cpu().numpy().astype(np.float32)
-    return [text for text, _ in decoder.decode_batch(probs, charset)]
+class ModuleEngine(EngineBase):
+    """A torch recogniser that outputs logits, run as a serving engine (probabilities out)."""
+
+    name = "torch-training"
+
+    def __init__(self, model: nn.Module, device: torch.device) -> None:
+        self.model, self.device = model, device
+
+    @torch.no_grad()
+    def run(self, batch: Tensor) -> Tensor:
+        logits = self.model(torch.from_numpy(batch).to(self.device))
+        return np.asarray(logits.float().softmax(-1).cpu().numpy(), dtype=np.float32)
 
 
-@torch.no_grad()
 def validate(
     model: nn.Module,
-    batches: Iterable[tuple[Batch, Sequence[Protocol]]],
+    lines: Lines,
+    protocols: Sequence[Protocol],
+    shape: RecShape,
     charset: Charset,
     decoder: Decoder,
     device: torch.device,
+    max_batch: int = 32,
 ) -> dict[str, float]:
     """Word accuracy, normalised edit distance and CER over all validation lines."""
     was_training = model.training
     model.eval()
+    reader = TextRecognizer(ModuleEngine(model, device), charset, shape, max_batch)
     tally = Tally()
-    for batch, protocols in batches:
-        preds = read_batch(model, batch.images.to(device), charset, decoder)
-        for pred, gt, proto in zip(preds, batch.texts, protocols, strict=True):
-            tally.add(proto.normalize(pred), proto.normalize(gt))
+    for start in range(0, len(lines), CROPS_PER_CALL):
+        ks = range(start, min(len(lines), start + CROPS_PER_CALL))
+        crops = [lines.sources[s].pixels(i) for s, i in (lines.index[k] for k in ks)]
+        for k, read in zip(ks, reader.recognize(crops, decoder), strict=True):
+            proto = protocols[k]
+            tally.add(proto.normalize(read.text), proto.normalize(lines.text(k)))
     model.train(was_training)
     return tally.metrics()

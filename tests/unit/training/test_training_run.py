@@ -20,8 +20,9 @@ from models.training.export import export_torch
 from models.training.lmdb_store import LmdbLines
 from models.training.loop import LAST, Data, Trainer
 from models.training.recipes import charset_of
+from models.training.validate import Tally, validate
 from service.engines.onnxruntime import OnnxEngine
-from service.ocr.recognize import DEFAULT_BUCKETS, RecShape, TextRecognizer
+from service.ocr.recognize import RecShape, TextRecognizer
 
 HEIGHT = 32
 BASE = TrainConfig(
@@ -37,7 +38,7 @@ def _trainer(src: LmdbLines, charset: Charset, out: Path, **cfg: object) -> Trai
     val = Lines([src], charset, HEIGHT, config.max_width)
     val.index = val.index[:48]
     plan = EpochPlan(tuple(range(len(src))), (), 1.0, config.batch_size, 0, config.seed)
-    data = Data(lines, plan, val, [src.protocol] * len(val), DEFAULT_BUCKETS)
+    data = Data(lines, plan, val, [src.protocol] * len(val), RecShape(height=HEIGHT))
     model = Crnn(len(charset), HEIGHT, config.variant, config.hidden)
     out.mkdir(parents=True, exist_ok=True)
     return Trainer(model, data, charset, config, out)
@@ -84,6 +85,24 @@ def test_the_exported_model_reads_its_training_strings(
     # and CTC's escape from the all-blank plateau varies run to run (1-18 of 60 measured), so
     # the bar is "reads some of them", not "reads them all".
     assert right >= 1
+
+
+def test_validation_scores_what_the_served_export_reads(trained: tuple[Trainer, Path]) -> None:
+    """The training figure is the serving figure: the exported ONNX file, read by the serving
+    recogniser on the validation crops, scores what validation scored the torch model."""
+    trainer, out = trained
+    data = trainer.data
+    args = (data.val, data.val_protocols, data.shape, trainer.charset, trainer.decoder)
+    during = validate(trainer.model, *args, trainer.device)
+    path = export_torch(trainer.model, trainer.charset, HEIGHT, out / "served.onnx")
+    reader = TextRecognizer(OnnxEngine(path), trainer.charset, data.shape)
+    reads = reader.recognize([data.val.sources[s].pixels(i) for s, i in data.val.index])
+    served = Tally()
+    for k, read in enumerate(reads):
+        proto = data.val_protocols[k]
+        served.add(proto.normalize(read.text), proto.normalize(data.val.text(k)))
+    assert during["cer"] < 1.0  # it emits characters (all-blank would match trivially)
+    assert during == pytest.approx(served.metrics(), abs=1e-9)
 
 
 def test_resume_reproduces_the_next_step_loss(digit_lines: LmdbLines, tmp_path: Path) -> None:
