@@ -108,13 +108,13 @@ def page_work(calls: Calls, counters: dict[str, FlopCounter], wall_s: float) -> 
     flops = dict.fromkeys(STAGES, 0.0)
     for stage, shape, _ in calls.engine:
         flops[stage] += shape[0] * counters[stage].flops((1, *shape[1:]))
-    padding, overlap, turned = rec_split(calls.rec_rows, counters["rec"], flops["rec"])
+    padding, overlap, turned = rec_split(calls.rec_rows, counters["rec"])
     engine_s = sum(s for _, _, s in calls.engine)
     return PageWork(flops, padding, overlap, turned, engine_s, wall_s)
 
 
 def rec_split(
-    rows: Sequence[tuple[int, int, int, int, int, int]], rec: FlopCounter, total: float
+    rows: Sequence[tuple[int, int, int, int, int, int]], rec: FlopCounter
 ) -> tuple[float, float, float]:
     """Recogniser FLOPs spent on (padding, window overlap, turned readings). Padding = a row's
     FLOPs at its bucket minus at its content width (rounded up to the 8-px time step); overlap
@@ -257,7 +257,7 @@ def run_pages(args: argparse.Namespace) -> tuple[dict[str, list[PageWork]], str]
             kinds[name].append(page_work(log(), counters, wall))
             gflop = sum(kinds[name][-1].flops.values()) / 1e9
             print(f"{name} {sample.image}: {gflop:.1f} GFLOP, {wall:.2f} s", flush=True)
-    return kinds, f"{s.engine} ({s.openvino_precision})" if s.engine == "openvino" else s.engine
+    return kinds, pipeline.engine
 
 
 def model_files(s: Any, name: str) -> dict[str, Path]:

@@ -24,6 +24,7 @@ from models.codec.charset import Charset
 from models.training.augment import augment
 from models.training.line_set import LineSource
 from service.ocr.recognize import normalize, pad_right, resize_to_height
+from service.ocr.types import Pixels
 
 log = logging.getLogger(__name__)
 STEP_PX = 8  # input px per output time step, as the serving recogniser assumes
@@ -37,11 +38,13 @@ class Batch:
     images: torch.Tensor  # (N, 3, H, W) float32
     targets: torch.Tensor  # concatenated class ids
     target_lengths: torch.Tensor  # (N,)
-    texts: tuple[str, ...]
 
 
-class Lines(Dataset[tuple[npt.NDArray[np.float32], list[int], str]]):
-    """Several sources as one indexable set of (tensor, class ids, text)."""
+Item = tuple[npt.NDArray[np.float32], list[int]]  # (model input, class ids)
+
+
+class Lines(Dataset[Item]):
+    """Several sources as one indexable set of (model input, class ids) training items."""
 
     def __init__(
         self,
@@ -68,34 +71,34 @@ class Lines(Dataset[tuple[npt.NDArray[np.float32], list[int], str]]):
         s, i = self.index[k]
         return self.sources[s].aspect(i)
 
-    def __getitem__(self, draw: Draw) -> tuple[npt.NDArray[np.float32], list[int], str]:
-        k, number = draw
+    def pixels(self, k: int) -> Pixels:
+        """Line ``k`` as its source stores it (a crop, as the serving recogniser gets one)."""
         s, i = self.index[k]
-        pixels = self.sources[s].pixels(i)
+        return self.sources[s].pixels(i)
+
+    def __getitem__(self, draw: Draw) -> Item:
+        k, number = draw
+        pixels = self.pixels(k)
         if self.augment_seed is not None:
             pixels = augment(pixels, np.random.default_rng([self.augment_seed, number]))
         line = resize_to_height(pixels, self.height, STEP_PX, self.max_width)
-        text = self.sources[s].text(i)
-        known = [ch for ch in text if self.charset.has(ch)]  # all of them in training sets
-        return normalize(line), self.charset.encode("".join(known)), text
+        known = [ch for ch in self.text(k) if self.charset.has(ch)]  # all, in training sets
+        return normalize(line), self.charset.encode("".join(known))
 
 
-def collate(
-    items: Sequence[tuple[npt.NDArray[np.float32], list[int], str]], buckets: Sequence[int] = ()
-) -> Batch:
+def collate(items: Sequence[Item], buckets: Sequence[int] = ()) -> Batch:
     """Pad every line right (0.0, serving's padding) to the serving width bucket of the widest
     (or, without buckets, to the widest rounded up to STEP_PX): a model that reads padding —
     a BiLSTM's backward pass, an SVTR's global mixing — trains on the padding it is served."""
-    widest = max(x.shape[2] for x, _, _ in items)
+    widest = max(x.shape[2] for x, _ in items)
     width = math.ceil(widest / STEP_PX) * STEP_PX
     width = next((b for b in buckets if b >= width), max(width, *buckets, 0))
-    images = np.stack([pad_right(x, width, 0.0) for x, _, _ in items])
-    targets = [t for _, ids, _ in items for t in ids]
+    images = np.stack([pad_right(x, width, 0.0) for x, _ in items])
+    targets = [t for _, ids in items for t in ids]
     return Batch(
         torch.from_numpy(images),
         torch.tensor(targets, dtype=torch.long),
-        torch.tensor([len(ids) for _, ids, _ in items], dtype=torch.long),
-        tuple(text for _, _, text in items),
+        torch.tensor([len(ids) for _, ids in items], dtype=torch.long),
     )
 
 

@@ -117,7 +117,7 @@ def held_out(cfg: TrainConfig, sizes: Sequence[int]) -> set[int]:
 def parity_inputs(val: Lines, shape: RecShape) -> list[npt.NDArray[np.float32]]:
     """Validation crops as the serving recogniser feeds them (resized, bucket-padded rows)."""
     picks = range(0, len(val), max(1, len(val) // PARITY_LINES))
-    crops = [val.sources[val.index[k][0]].pixels(val.index[k][1]) for k in picks]
+    crops = [val.pixels(k) for k in picks]
     return [row.tensor[np.newaxis] for row in preprocess(crops, shape)[:PARITY_LINES]]
 
 

@@ -83,7 +83,7 @@ def validate(
     tally = Tally()
     for start in range(0, len(lines), CROPS_PER_CALL):
         ks = range(start, min(len(lines), start + CROPS_PER_CALL))
-        crops = [lines.sources[s].pixels(i) for s, i in (lines.index[k] for k in ks)]
+        crops = [lines.pixels(k) for k in ks]
         for k, read in zip(ks, reader.recognize(crops, decoder), strict=True):
             proto = protocols[k]
             tally.add(proto.normalize(read.text), proto.normalize(lines.text(k)))

@@ -136,8 +136,8 @@ def choose_engine(s: Settings, ms: ModelSet, load: Loader) -> OcrPipeline:
     pipeline = trials.pop(winner.key)
     trials.clear()  # the losers' engines close here
     if winner.engine == "onnxruntime" and s.ort_shared_arena:
-        pipeline = load(settings_for(s, winner), ms)  # with the configured arena
-    choice = EngineChoice(winner, seconds, passed_over)
-    pipeline.engine_choice = choice.reason()
-    log.info("model set %s: engine %s chosen; %s", ms.name, winner.key, choice.reason())
+        del pipeline  # the trial's own arenas close before the configured one opens
+        pipeline = load(settings_for(s, winner), ms)
+    pipeline.engine_choice = EngineChoice(winner, seconds, passed_over).reason()
+    log.info("model set %s: engine %s chosen; %s", ms.name, winner.key, pipeline.engine_choice)
     return pipeline

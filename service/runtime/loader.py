@@ -4,11 +4,12 @@ service/ocr so the reading flow stays free of engines and settings."""
 
 from __future__ import annotations
 
+from functools import partial
 from importlib.util import find_spec
 
 from models.codec.charset import Charset, CharsetError
 from models.registry.catalogue import Catalogue, ModelSet, TaskModel, load_catalogue
-from models.registry.store import ModelStore, ResolvedTask
+from models.registry.store import ModelStore, ResolvedSet, ResolvedTask
 from service.engines.base import Engine
 from service.engines.onnxruntime import OnnxEngine, OrtOptions
 from service.ocr.classify import AngleClassifier
@@ -140,14 +141,17 @@ def load_pipeline(s: Settings, name: str | None = None) -> OcrPipeline:
     if s.engine == "auto" and all(m.format == "onnx" for m in ms.models.values()):
         from service.runtime.auto import choose_engine
 
-        return choose_engine(s, ms, open_set)
+        resolved = ModelStore(s.model_dir).resolve(ms, verify=s.verify_models)
+        return choose_engine(s, ms, partial(open_set, resolved=resolved))  # files hashed once
     return open_set(s, ms)
 
 
-def open_set(s: Settings, ms: ModelSet) -> OcrPipeline:
-    """Open the set `ms` on the engine `s` names (Paddle-format files: Paddle Inference)."""
+def open_set(s: Settings, ms: ModelSet, resolved: ResolvedSet | None = None) -> OcrPipeline:
+    """Open the set `ms` (its files resolved and checked here unless ``resolved`` is given) on
+    the engine `s` names (Paddle-format files: Paddle Inference)."""
     map_large_allocations(s.malloc_mmap_threshold)  # before the engines allocate anything
-    resolved = ModelStore(s.model_dir).resolve(ms, verify=s.verify_models)
+    if resolved is None:
+        resolved = ModelStore(s.model_dir).resolve(ms, verify=s.verify_models)
     det, cls, rec = (resolved.tasks[t] for t in ("det", "cls", "rec"))
     _check_line_contract("cls", cls.spec)
     _check_line_contract("rec", rec.spec)

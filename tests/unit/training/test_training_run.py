@@ -96,7 +96,7 @@ def test_validation_scores_what_the_served_export_reads(trained: tuple[Trainer, 
     during = validate(trainer.model, *args, trainer.device)
     path = export_torch(trainer.model, trainer.charset, HEIGHT, out / "served.onnx")
     reader = TextRecognizer(OnnxEngine(path), trainer.charset, data.shape)
-    reads = reader.recognize([data.val.sources[s].pixels(i) for s, i in data.val.index])
+    reads = reader.recognize([data.val.pixels(k) for k in range(len(data.val))])
     served = Tally()
     for k, read in enumerate(reads):
         proto = data.val_protocols[k]
