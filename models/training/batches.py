@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 import torch
@@ -23,7 +24,7 @@ from torch.utils.data import Dataset
 from models.codec.charset import Charset
 from models.training.augment import augment
 from models.training.line_set import LineSource
-from service.ocr.recognize import normalize, pad_right, resize_to_height
+from service.ocr.recognize import TURNS, normalize, pad_right, resize_to_height
 from service.ocr.types import Pixels
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class Lines(Dataset[Item]):
         self.height, self.max_width = height, max_width
         self.augment_seed = augment_seed  # None: no augmentation (validation)
         self.index = [(s, i) for s, src in enumerate(self.sources) for i in range(len(src))]
+        self.turns: Mapping[int, int] = {}  # line -> serving view (``TURNS``) it trains in
 
     def __len__(self) -> int:
         return len(self.index)
@@ -69,12 +71,16 @@ class Lines(Dataset[Item]):
 
     def aspect(self, k: int) -> float:
         s, i = self.index[k]
-        return self.sources[s].aspect(i)
+        ratio = self.sources[s].aspect(i)
+        return 1.0 / ratio if k in self.turns else ratio
 
     def pixels(self, k: int) -> Pixels:
-        """Line ``k`` as its source stores it (a crop, as the serving recogniser gets one)."""
+        """Line ``k`` as its source stores it (a crop, as the serving recogniser gets one),
+        turned as ``turns`` says (a standing word trains in the view serving reads it in)."""
         s, i = self.index[k]
-        return self.sources[s].pixels(i)
+        pixels = self.sources[s].pixels(i)
+        view = self.turns.get(k, 0)
+        return np.asarray(cv2.rotate(pixels, TURNS[view]), np.uint8) if view else pixels
 
     def __getitem__(self, draw: Draw) -> Item:
         k, number = draw

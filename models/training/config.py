@@ -31,6 +31,7 @@ class TrainConfig:
     val: tuple[str, ...] = ()
     val_limit: int = 500
     augment: bool = True
+    turn_tall: bool = False  # finetune: standing crops train in the view the base reads best
     # model
     base_set: str = "ppocr-v6-small"  # finetune: the catalogue set whose recogniser is trained
     height: int = 32  # crnn input height (finetune: the base set's)
@@ -47,6 +48,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 200
     clip_norm: float = 5.0
+    ema_decay: float = 0.0  # 0: off; else validate and keep a moving average of the weights
     patience: int = 3  # epochs without a better validation edit distance before stopping
     max_steps: int = 0  # 0: none; else stop after this many optimiser steps overall
     time_limit_min: float = 0.0  # 0: none; else stop (keeping the best model) after this long

@@ -1,8 +1,9 @@
 """The one training loop, for the fine-tuned served recogniser and the CRNN alike.
 
 CTC loss (blank 0, ``zero_infinity``) on the model's logits, AdamW, linear warm-up then cosine
-decay, gradient-norm clipping, mixed precision on CUDA; validation every epoch with the serving
-decoder, early stopping on the normalised edit distance, the best weights kept, checkpoints
+decay, gradient-norm clipping, mixed precision on CUDA, optionally a moving average of the
+weights (``ema_decay``) that is validated and kept instead; validation every epoch with the
+serving decoder, early stopping on the normalised edit distance, the best weights kept, checkpoints
 that resume exactly, a progress bar, a JSONL metrics log and a plot at the end.
 """
 
@@ -28,6 +29,7 @@ from models.eval.protocol import Protocol
 from models.training.batches import Batch, Draw, EpochPlan, Lines, collate
 from models.training.checkpoint import Progress, load_checkpoint, save_checkpoint
 from models.training.config import TrainConfig
+from models.training.ema import WeightAverage
 from models.training.report import MetricsLog, plot
 from models.training.validate import validate
 from service.ocr.recognize import RecShape
@@ -93,18 +95,27 @@ class Trainer:
             self.optimizer, warmup_cosine(cfg.warmup_steps, total)
         )
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.average = WeightAverage(self.model, cfg.ema_decay) if cfg.ema_decay else None
         self.decoder = Decoder("beam", cfg.beam_width) if cfg.beam_width else Decoder()
         self.progress = Progress()
         self.metrics = MetricsLog(out / "metrics.jsonl")
         self.aspects = [data.train.aspect(k) for k in range(len(data.train))]
 
     def parts(self) -> dict[str, object]:
-        return {
+        parts: dict[str, object] = {
             "model": self.model,
             "optimizer": self.optimizer,
             "scheduler": self.scheduler,
             "scaler": self.scaler,
         }
+        if self.average is not None:
+            parts["average"] = self.average
+        return parts
+
+    @property
+    def kept(self) -> nn.Module:
+        """The weights validated and saved as the best: the moving average when there is one."""
+        return self.average.module if self.average is not None else self.model
 
     def resume(self, path: Path) -> None:
         self.progress = load_checkpoint(path, self.parts(), self.device)
@@ -128,6 +139,8 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
+        if self.average is not None:
+            self.average.update(self.model)
         return float(loss.detach())
 
     def loader(self, batches: Sequence[Sequence[Draw]], lines: Lines) -> Iterable[Batch]:
@@ -187,7 +200,7 @@ class Trainer:
     def _end_epoch(self, p: Progress, started: float) -> None:
         data = self.data
         result = validate(
-            self.model,
+            self.kept,
             data.val,
             data.val_protocols,
             data.shape,
@@ -202,7 +215,7 @@ class Trainer:
         log.info("epoch %d: %s", p.epoch, result)
         if result["norm_edit_distance"] < p.best:
             p.best, p.best_epoch, p.bad_epochs = result["norm_edit_distance"], p.epoch, 0
-            torch.save(self.model.state_dict(), self.out / BEST)
+            torch.save(self.kept.state_dict(), self.out / BEST)
         else:
             p.bad_epochs += 1
         if p.batch >= self.per_epoch:

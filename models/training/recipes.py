@@ -24,13 +24,14 @@ from models.registry.catalogue import Catalogue
 from models.registry.sources import sha256_file
 from models.registry.store import ModelStore, ResolvedSet
 from models.training.batches import EpochPlan, Lines, encodable
-from models.training.config import TrainConfig
+from models.training.config import ConfigError, TrainConfig
 from models.training.crnn import Crnn
 from models.training.export import export_finetuned, export_torch, parity, register, trained_set
 from models.training.finetune import OnnxRecogniser
 from models.training.line_set import LineSource
 from models.training.lmdb_store import is_lmdb
-from models.training.loop import BEST, Data, Trainer
+from models.training.loop import BEST, Data, Trainer, pick_device
+from models.training.orient import turns
 from models.training.sources import open_source
 from service.ocr.recognize import DEFAULT_BUCKETS, RecShape, preprocess
 
@@ -135,6 +136,11 @@ def _train(
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data, left_out = make_data(cfg, charset, shape, ctx)
+    if cfg.turn_tall:  # read by the base recogniser before any step: the fine-tune's start
+        data.train.turns = turns(
+            model, data.train, data.plan.domain, shape, charset, pick_device(cfg.device)
+        )
+        log.info("%d standing training crops train turned", len(data.train.turns))
     trainer = Trainer(model, data, charset, cfg, out)
     if resume is not None:
         trainer.resume(resume)
@@ -149,6 +155,7 @@ def _train(
             spec: data_digest(spec, ctx) for spec in (*cfg.train, *cfg.general, *cfg.val)
         },
         "left_out": left_out,
+        "turned": len(data.train.turns),
         "progress": {k: v for k, v in asdict(progress).items() if k != "history"},
         "best_metrics": next(
             (h for h in progress.history if h["epoch"] == progress.best_epoch), {}
@@ -200,6 +207,8 @@ def finetune(cfg: TrainConfig, ctx: Context, resume: Path | None = None) -> dict
 
 def crnn(cfg: TrainConfig, ctx: Context, resume: Path | None = None) -> dict[str, Any]:
     """Train a CRNN from scratch (charset from the training labels); export it to ONNX."""
+    if cfg.turn_tall:
+        raise ConfigError("turn_tall needs a base recogniser to read the crops: finetune only")
     charset = charset_of(open_sources([*cfg.train, *cfg.general], ctx), cfg.charset_extra)
     model = Crnn(len(charset), cfg.height, cfg.variant, cfg.hidden)
     shape = RecShape(height=cfg.height)  # served with the default width buckets

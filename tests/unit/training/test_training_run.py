@@ -105,13 +105,20 @@ def test_validation_scores_what_the_served_export_reads(trained: tuple[Trainer, 
     assert during == pytest.approx(served.metrics(), abs=1e-9)
 
 
-def test_resume_reproduces_the_next_step_loss(digit_lines: LmdbLines, tmp_path: Path) -> None:
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_resume_reproduces_the_next_step_loss(
+    digit_lines: LmdbLines, tmp_path: Path, ema_decay: float
+) -> None:
     charset = charset_of([digit_lines], "")
-    whole = _trainer(digit_lines, charset, tmp_path / "whole", epochs=2, max_steps=24)
+    run = {"epochs": 2, "ema_decay": ema_decay}
+    whole = _trainer(digit_lines, charset, tmp_path / "whole", max_steps=24, **run)
     whole.run()
-    first = _trainer(digit_lines, charset, tmp_path / "cut", epochs=2, max_steps=21)
+    first = _trainer(digit_lines, charset, tmp_path / "cut", max_steps=21, **run)
     first.run()
-    resumed = _trainer(digit_lines, charset, tmp_path / "cut", epochs=2, max_steps=24)
+    resumed = _trainer(digit_lines, charset, tmp_path / "cut", max_steps=24, **run)
     resumed.resume(tmp_path / "cut" / LAST)
     resumed.run()
     assert _losses(tmp_path / "cut")[21:] == _losses(tmp_path / "whole")[21:]
+    kept, expected = resumed.kept.state_dict(), whole.kept.state_dict()
+    assert all(torch.equal(kept[name], expected[name]) for name in expected)
+    assert (resumed.average is None) == (ema_decay == 0.0)
