@@ -93,10 +93,17 @@ class Settings(BaseSettings):
     )
     mem_pattern: bool = Field(False, description="ONNX Runtime memory-pattern planning.")
     malloc_mmap_threshold: int = Field(
-        0,
+        4 * 2**20,
         ge=0,
-        description="glibc: allocations of at least this many bytes are mapped on their own and "
-        "returned to the OS when freed; 0 = glibc's own (rising) threshold.",
+        description="glibc: allocations of at least this many bytes (decoded pages, detector "
+        "inputs) are mapped on their own and returned to the OS when freed; 0 = glibc's own "
+        "(rising) threshold.",
+    )
+    malloc_arena_max: int = Field(
+        1,
+        ge=0,
+        description="glibc: malloc arenas shared by all threads; 0 = glibc's own (8 per core, "
+        "where request threads' freed buffers pile up).",
     )
     graph_optimization: Literal["disable", "basic", "extended", "all"] = Field(
         "all", description="ONNX Runtime graph optimisation level."

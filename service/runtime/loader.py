@@ -17,7 +17,7 @@ from service.ocr.detect import DetInputSpec, TextDetector, parse_buckets
 from service.ocr.errors import ModelError
 from service.ocr.pipeline import OcrPipeline
 from service.ocr.recognize import DEFAULT_BUCKETS, RecShape, TextRecognizer
-from service.runtime.memory import map_large_allocations, trim_heap
+from service.runtime.memory import set_malloc_policy, trim_heap
 from service.settings import Settings
 
 
@@ -149,7 +149,7 @@ def load_pipeline(s: Settings, name: str | None = None) -> OcrPipeline:
 def open_set(s: Settings, ms: ModelSet, resolved: ResolvedSet | None = None) -> OcrPipeline:
     """Open the set `ms` (its files resolved and checked here unless ``resolved`` is given) on
     the engine `s` names (Paddle-format files: Paddle Inference)."""
-    map_large_allocations(s.malloc_mmap_threshold)  # before the engines allocate anything
+    set_malloc_policy(s.malloc_mmap_threshold, s.malloc_arena_max)  # before engines and threads
     if resolved is None:
         resolved = ModelStore(s.model_dir).resolve(ms, verify=s.verify_models)
     det, cls, rec = (resolved.tasks[t] for t in ("det", "cls", "rec"))

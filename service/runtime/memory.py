@@ -28,16 +28,27 @@ def _libc(name: str) -> Callable[..., int] | None:
 
 _TRIM = _libc("malloc_trim")
 _MALLOPT = _libc("mallopt")
-M_MMAP_THRESHOLD = -3  # mallopt parameter (malloc.h)
+M_MMAP_THRESHOLD = -3  # mallopt parameters (malloc.h)
+M_ARENA_MAX = -8
 
 
-def map_large_allocations(threshold: int) -> None:
-    """glibc: every allocation of ``threshold`` bytes or more gets its own mapping, returned to
-    the OS when freed (0 = leave glibc's policy). glibc's default threshold rises to 32 MB after
-    the first large free, after which freed activation buffers stay in the heap: with ONNX
-    Runtime's arena off, a fixed 1 MiB threshold cut the lean profile's peak by ~50 MB."""
-    if threshold > 0 and _MALLOPT is not None:
-        _MALLOPT(M_MMAP_THRESHOLD, threshold)
+def set_malloc_policy(mmap_threshold: int, arena_max: int) -> None:
+    """glibc, before the engines and request threads start (0 = leave glibc's own policy):
+
+    - ``mmap_threshold``: every allocation of this many bytes or more gets its own mapping,
+      returned to the OS when freed. glibc's own threshold rises to 32 MB after the first large
+      free, after which freed pages and detector inputs stay in the heap: with ONNX Runtime's
+      arena off a 1 MiB threshold cut the lean profile's peak by ~50 MB.
+    - ``arena_max``: malloc arenas shared by all threads (glibc's own: 8 per core). Each request
+      thread otherwise frees its buffers into its own arena, where they stay: at 8 clients,
+      one arena and a 4 MiB threshold cut the default server's peak by ~100 MB
+      (docs/benchmarks.md)."""
+    if _MALLOPT is None:
+        return
+    if mmap_threshold > 0:
+        _MALLOPT(M_MMAP_THRESHOLD, mmap_threshold)
+    if arena_max > 0:
+        _MALLOPT(M_ARENA_MAX, arena_max)
 
 
 def trim_heap() -> None:

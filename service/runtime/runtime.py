@@ -54,7 +54,7 @@ from service.runtime.batched import Flow, ServedSet, on_pool
 from service.runtime.documents import ServedPages
 from service.runtime.errors import NotReady, Overloaded, Timeout, TooCostly, UnknownModelSet
 from service.runtime.loader import catalogue_from_settings, load_pipeline, missing_runtime
-from service.runtime.memory import IdleRelease, trim_heap
+from service.runtime.memory import IdleRelease, set_malloc_policy, trim_heap
 from service.runtime.singleflight import SingleFlight
 from service.runtime.stages import StagePolicies, make_batchers, release_memory
 from service.settings import Settings
@@ -144,6 +144,8 @@ class Runtime:
         loader: Loader = load_pipeline,
         catalogue: Catalogue | None = None,
     ) -> None:
+        # before the worker and request threads exist: a thread's first malloc picks its arena
+        set_malloc_policy(settings.malloc_mmap_threshold, settings.malloc_arena_max)
         self.settings = settings
         self.metrics = metrics or Metrics(gpu=False)
         self.catalogue = catalogue or catalogue_from_settings(settings)
