@@ -198,6 +198,16 @@ class Trainer:
             self._end_epoch(p, started)  # validate what the time allowed; keep it if best
 
     def _end_epoch(self, p: Progress, started: float) -> None:
+        if len(self.data.val):
+            self._validate(p, started)
+        else:  # no validation lines (a refit on all the data): the weights kept are the last
+            p.best_epoch = p.epoch
+            torch.save(self.kept.state_dict(), self.out / BEST)
+        if p.batch >= self.per_epoch:
+            p.epoch, p.batch = p.epoch + 1, 0
+        self._save(LAST, p, started)
+
+    def _validate(self, p: Progress, started: float) -> None:
         data = self.data
         result = validate(
             self.kept,
@@ -218,9 +228,6 @@ class Trainer:
             torch.save(self.kept.state_dict(), self.out / BEST)
         else:
             p.bad_epochs += 1
-        if p.batch >= self.per_epoch:
-            p.epoch, p.batch = p.epoch + 1, 0
-        self._save(LAST, p, started)
 
     def _save(self, name: str, p: Progress, started: float) -> None:
         p.seconds = time.monotonic() - started

@@ -115,10 +115,11 @@ def held_out(cfg: TrainConfig, sizes: Sequence[int]) -> set[int]:
     return held
 
 
-def parity_inputs(val: Lines, shape: RecShape) -> list[npt.NDArray[np.float32]]:
-    """Validation crops as the serving recogniser feeds them (resized, bucket-padded rows)."""
-    picks = range(0, len(val), max(1, len(val) // PARITY_LINES))
-    crops = [val.pixels(k) for k in picks]
+def parity_inputs(lines: Lines, shape: RecShape) -> list[npt.NDArray[np.float32]]:
+    """Crops (validation ones, or training ones in a run without validation) as the serving
+    recogniser feeds them (resized, bucket-padded rows)."""
+    picks = range(0, len(lines), max(1, len(lines) // PARITY_LINES))
+    crops = [lines.pixels(k) for k in picks]
     return [row.tensor[np.newaxis] for row in preprocess(crops, shape)[:PARITY_LINES]]
 
 
@@ -173,8 +174,9 @@ def _finish(
     ctx: Context,
 ) -> dict[str, Any]:
     cfg = trainer.cfg
+    checked = trainer.data.val if len(trainer.data.val) else trainer.data.train
     record["parity_max_abs"] = parity(
-        model, rec, parity_inputs(trainer.data.val, shape), cfg.parity_tolerance
+        model, rec, parity_inputs(checked, shape), cfg.parity_tolerance
     )
     record["rec_sha256"] = sha256_file(rec)
     record["config"] = cfg.to_dict()

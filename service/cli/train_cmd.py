@@ -81,8 +81,10 @@ def _training_command(kind: str) -> click.Command:
     )
     def run(config_path: Path | None, overrides: tuple[str, ...], resume: Path | None) -> None:
         cfg = _config(kind, config_path, overrides)
-        if not cfg.train or not cfg.val:
-            raise click.UsageError("the config needs `train` and `val` sources")
+        if not cfg.train:
+            raise click.UsageError("the config needs `train` sources")
+        if not cfg.val:
+            click.echo("no `val` sources: no early stopping, the last weights are kept", err=True)
         record = (finetune if kind == "finetune" else crnn)(cfg, _context(cfg), resume)
         click.echo(
             json.dumps({k: v for k, v in record.items() if k != "config"}, indent=2, default=str)

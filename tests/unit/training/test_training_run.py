@@ -122,3 +122,16 @@ def test_resume_reproduces_the_next_step_loss(
     kept, expected = resumed.kept.state_dict(), whole.kept.state_dict()
     assert all(torch.equal(kept[name], expected[name]) for name in expected)
     assert (resumed.average is None) == (ema_decay == 0.0)
+
+
+def test_without_validation_lines_the_last_weights_are_kept(
+    digit_lines: LmdbLines, tmp_path: Path
+) -> None:
+    trainer = _trainer(digit_lines, charset_of([digit_lines], ""), tmp_path, epochs=1)
+    trainer.data.val.index = []  # a refit on all the data: nothing held out to validate on
+    progress = trainer.run()
+    kept = torch.load(tmp_path / "best.pt")
+    last = trainer.model.state_dict()
+    assert progress.step == trainer.per_epoch and progress.history == []
+    assert progress.best_epoch == 0
+    assert all(torch.equal(kept[name], last[name]) for name in last)
