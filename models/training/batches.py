@@ -15,7 +15,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 import torch
@@ -24,7 +23,7 @@ from torch.utils.data import Dataset
 from models.codec.charset import Charset
 from models.training.augment import augment
 from models.training.line_set import LineSource
-from service.ocr.recognize import TURNS, normalize, pad_right, resize_to_height
+from service.ocr.recognize import in_view, normalize, pad_right, resize_to_height
 from service.ocr.types import Pixels
 
 log = logging.getLogger(__name__)
@@ -78,9 +77,7 @@ class Lines(Dataset[Item]):
         """Line ``k`` as its source stores it (a crop, as the serving recogniser gets one),
         turned as ``turns`` says (a standing word trains in the view serving reads it in)."""
         s, i = self.index[k]
-        pixels = self.sources[s].pixels(i)
-        view = self.turns.get(k, 0)
-        return np.asarray(cv2.rotate(pixels, TURNS[view]), np.uint8) if view else pixels
+        return in_view(self.sources[s].pixels(i), self.turns.get(k, 0))
 
     def __getitem__(self, draw: Draw) -> Item:
         k, number = draw

@@ -14,28 +14,21 @@ import dataclasses
 import math
 from collections.abc import Sequence
 
-import cv2
-import numpy as np
 import torch
 from torch import nn
 
 from models.codec.charset import Charset
 from models.eval.text import edit_distance
 from models.training.batches import Lines
-from models.training.validate import CROPS_PER_CALL, ModuleEngine
-from service.ocr.recognize import TURNS, RecShape, TextRecognizer
-from service.ocr.types import Pixels
+from models.training.validate import CROPS_PER_CALL, ModuleEngine, evaluating
+from service.ocr.recognize import VIEWS, RecShape, TextRecognizer, in_view
 
-VIEWS = (0, *TURNS)  # upright first: it wins ties
+PER_CALL = CROPS_PER_CALL // len(VIEWS)  # standing crops read per recogniser call
 
 
 def standing(lines: Lines, keep: Sequence[int], shape: RecShape) -> list[int]:
-    """The lines serving would also read turned: taller than ``turn_ratio`` times their width."""
-    return [k for k in keep if lines.aspect(k) * shape.turn_ratio < 1.0]
-
-
-def in_view(crop: Pixels, view: int) -> Pixels:
-    return np.asarray(cv2.rotate(crop, TURNS[view]), np.uint8) if view else crop
+    """The lines serving would also read turned (``RecShape.stands``)."""
+    return [k for k in keep if shape.stands(lines.aspect(k), 1.0)]
 
 
 def turns(
@@ -46,22 +39,20 @@ def turns(
     charset: Charset,
     device: torch.device,
 ) -> dict[int, int]:
-    """Line -> view (``TURNS`` key) for the standing lines of ``keep`` best read turned."""
+    """Line -> view (``TURNS`` key) for the standing lines of ``keep`` best read turned
+    (``VIEWS`` lists upright first: it wins ties)."""
     upright_only = dataclasses.replace(shape, turn_ratio=math.inf)  # each view read as given
     reader = TextRecognizer(ModuleEngine(model, device), charset, upright_only)
-    was_training = model.training
-    model.eval()
     out: dict[int, int] = {}
     ks = standing(lines, keep, shape)
-    for start in range(0, len(ks), CROPS_PER_CALL // len(VIEWS)):
-        chunk = ks[start : start + CROPS_PER_CALL // len(VIEWS)]
-        crops = [in_view(lines.pixels(k), v) for k in chunk for v in VIEWS]
-        reads = reader.recognize(crops)
-        for j, k in enumerate(chunk):
-            label = lines.text(k).casefold()
-            texts = [r.text.casefold() for r in reads[j * len(VIEWS) : (j + 1) * len(VIEWS)]]
-            best = min(range(len(VIEWS)), key=lambda v: edit_distance(texts[v], label))
-            if VIEWS[best]:
-                out[k] = VIEWS[best]
-    model.train(was_training)
+    with evaluating(model):
+        for start in range(0, len(ks), PER_CALL):
+            chunk = ks[start : start + PER_CALL]
+            reads = reader.recognize([in_view(lines.pixels(k), v) for k in chunk for v in VIEWS])
+            for j, k in enumerate(chunk):
+                label = lines.text(k).casefold()
+                texts = [r.text.casefold() for r in reads[j * len(VIEWS) : (j + 1) * len(VIEWS)]]
+                best = min(range(len(VIEWS)), key=lambda v: edit_distance(texts[v], label))
+                if VIEWS[best]:
+                    out[k] = VIEWS[best]
     return out

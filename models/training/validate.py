@@ -7,7 +7,8 @@ therefore the figure ``ocr eval`` gives the exported model on the same crops."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,6 +67,17 @@ class ModuleEngine(EngineBase):
         return np.asarray(logits.float().softmax(-1).cpu().numpy(), dtype=np.float32)
 
 
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[None]:
+    """The model in eval mode for a reading, back in the mode it was in afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
 def validate(
     model: nn.Module,
     lines: Lines,
@@ -77,15 +89,13 @@ def validate(
     max_batch: int = 32,
 ) -> dict[str, float]:
     """Word accuracy, normalised edit distance and CER over all validation lines."""
-    was_training = model.training
-    model.eval()
     reader = TextRecognizer(ModuleEngine(model, device), charset, shape, max_batch)
     tally = Tally()
-    for start in range(0, len(lines), CROPS_PER_CALL):
-        ks = range(start, min(len(lines), start + CROPS_PER_CALL))
-        crops = [lines.pixels(k) for k in ks]
-        for k, read in zip(ks, reader.recognize(crops, decoder), strict=True):
-            proto = protocols[k]
-            tally.add(proto.normalize(read.text), proto.normalize(lines.text(k)))
-    model.train(was_training)
+    with evaluating(model):
+        for start in range(0, len(lines), CROPS_PER_CALL):
+            ks = range(start, min(len(lines), start + CROPS_PER_CALL))
+            crops = [lines.pixels(k) for k in ks]
+            for k, read in zip(ks, reader.recognize(crops, decoder), strict=True):
+                proto = protocols[k]
+                tally.add(proto.normalize(read.text), proto.normalize(lines.text(k)))
     return tally.metrics()

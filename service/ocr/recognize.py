@@ -62,6 +62,10 @@ class RecShape:
     turn_ratio: float = 1.0  # h > this x w: also read it turned 90 and 270 degrees...
     turn_margin: float = 0.3  # ...and a turned reading wins only when this much surer
 
+    def stands(self, width: float, height: float) -> bool:
+        """A crop this shape is also read turned (vertical text, a word cut out standing up)."""
+        return height > self.turn_ratio * width
+
     def __post_init__(self) -> None:
         if not self.buckets or list(self.buckets) != sorted(set(self.buckets)):
             raise ValueError("buckets must be a non-empty, strictly increasing tuple")
@@ -93,16 +97,19 @@ class RecRow:
 
 
 TURNS = {1: cv2.ROTATE_90_CLOCKWISE, 2: cv2.ROTATE_90_COUNTERCLOCKWISE}  # view -> rotation
+VIEWS = (0, *TURNS)  # as given first
+
+
+def in_view(crop: Pixels, view: int) -> Pixels:
+    """The crop as view ``view`` reads it (0: as given; else turned as ``TURNS`` says)."""
+    return np.asarray(cv2.rotate(crop, TURNS[view]), dtype=np.uint8) if view else crop
 
 
 def views(crop: Pixels, shape: RecShape) -> list[tuple[int, Pixels]]:
     """The readings a crop gets: as given and, for a crop taller than wide (vertical text, a
     word cut out standing up), also turned 90 and 270 degrees."""
     h, w = crop.shape[:2]
-    if h <= shape.turn_ratio * w:
-        return [(0, crop)]
-    turned = [(v, np.asarray(cv2.rotate(crop, r), dtype=np.uint8)) for v, r in TURNS.items()]
-    return [(0, crop), *turned]
+    return [(v, in_view(crop, v)) for v in (VIEWS if shape.stands(w, h) else VIEWS[:1])]
 
 
 def choose(readings: dict[int, Recognition], turn_margin: float) -> Recognition:
