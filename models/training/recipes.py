@@ -138,9 +138,9 @@ def _train(
     out.mkdir(parents=True, exist_ok=True)
     data, left_out = make_data(cfg, charset, shape, ctx)
     if cfg.turn_tall:  # read by the base recogniser before any step: the fine-tune's start
-        data.train.turns = turns(
-            model, data.train, data.plan.domain, shape, charset, pick_device(cfg.device)
-        )
+        device = pick_device(cfg.device)
+        model.to(device)  # where the Trainer puts it too: the reads run where the model is
+        data.train.turns = turns(model, data.train, data.plan.domain, shape, charset, device)
         log.info("%d standing training crops train turned", len(data.train.turns))
     trainer = Trainer(model, data, charset, cfg, out)
     if resume is not None:
