@@ -2,7 +2,7 @@
 
 A rate ("GST @6.00%") is not an amount. The printed value keeps a currency sign only when it
 touches the number ("RM7.00"), which is how the SROIE labels write it; a sign printed apart
-("RM 57.80") is reported as the currency only.
+("RM 57.80") is reported as the currency only. A sign may follow a colon ("TOTAL:$6.90").
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 AMOUNT = re.compile(
-    r"(?<![\w.,/:-])(?P<cur>RM|MYR|\$)?(?P<sp>\s?)(?P<neg>-)?"
+    r"(?:(?<![\w.,/-])(?P<cur>RM|MYR|\$)(?P<sp>\s?)|(?<![\w.,/:-]))(?P<neg>-)?"
     r"(?P<num>\d{1,3}(?:,\d{3})+|\d+)\.(?P<dec>\d{2})(?![\d.,:/%])",
     re.I,
 )
@@ -26,6 +26,7 @@ class Amount:
     currency: str | None  # "MYR" or None
     negative: bool
     start: int
+    end: int
 
     @property
     def number(self) -> float:
@@ -42,5 +43,5 @@ def find_amounts(text: str) -> list[Amount]:
         value = (m.group("cur") if attached else "") + (m.group("neg") or "") + number
         currency = _CURRENCY.get(cur) or (_CURRENCY["RM"] if _RM_NEARBY.search(text) else None)
         negative = bool(m.group("neg"))
-        out.append(Amount(value, number.replace(",", ""), currency, negative, m.start()))
+        out.append(Amount(value, number.replace(",", ""), currency, negative, m.start(), m.end()))
     return out

@@ -24,24 +24,32 @@ SUFFIX = re.compile(
 _ONLY_SUFFIX = re.compile(r"^(\(?M\)?\s*)?(SDN\.?|BHD\.?|S/B|PLT|\s)+$", re.I)
 _CONTINUATION = re.compile(r"^(SDN\.?\s|SDN\.?$|BHD|BERHAD|S/B|PLT|CO\.|\(M\)|ENTERPRISE)", re.I)
 REG_NO = re.compile(
-    r"\b(CO(MPANY)?\.?\s*(REG(ISTRATION)?\.?\s*)?NO|ROC|REG\.?\s*NO|BUSINESS\s*REG)\b"
-    r"|^[\s(]*(NO\.?\s*)?[A-Z]{0,3}\d{4,}[\s·.-]*[A-Z]{1,3}[\s)]*$",
+    r"\b(CO(MPANY)?\.?\s*(REG(ISTRATION)?\.?\s*)?NO|ROC|(REG|BR)\.?\s*NO|BUSINESS\s*REG)\b"
+    r"|^[\s(<\[]*(NO\.?\s*)?[A-Z]{0,3}\d{4,}[\s·.-]*[A-Z]{1,3}[\s)>\]]*$",
     re.I,
 )
 STOP = re.compile(
-    r"\b(TE[L1I]|TELEPHONE|PHONE|FAX|H/?P|GST|SST|EMAIL|E-MAIL|WWW|HTTPS?|INVOICE|RECEIPT"
-    r"|CASHIER|TERMINAL|TABLE|BILL|OPEN\s+DAILY|BUSINESS\s+HOURS?)\b|INVOICE|@|\+?\b\d{2,4}-\d{3,4}\s?\d{3,4}\b",
+    r"\b(TE[L1I]|TELEPHONE|PHONE|FAX|H/?P|GST|SST|TAX|EMAIL|E-MAIL|WWW|HTTPS?|INVOICE|RECEIPT"
+    r"|CASHIER|TERMINAL|TABLE|BILL|OPEN\s+DAILY|BUSINESS\s+HOURS?|GUEST\s+CHECK)\b|INVOICE|\w@\w|\+?\b\d{2,4}-\d{3,4}\s?\d{3,4}\b",
     re.I,
 )
 ADDRESS_START = re.compile(
-    r"^(NO\b|NO[.:]|LOT\b|UNIT\b|LEVEL\b|LVL\b|BLOCK\b|BLK\b|JALAN\b|JLN\b|TINGKAT\b|GROUND\b"
+    r"^(NO\b|NO[.:\d]|LOT\b|UNIT\b|LEVEL\b|LVL\b|BLOCK\b|BLK\b|JALAN\b|JLN\b|TINGKAT\b|GROUND\b|PT\d"
     r"|\d+(ST|ND|RD|TH)\s+(FL|FLR|FLOOR)\b|[A-Z]?\d+[A-Z]?([-/&,.]|\s[&,]|\s+(JALAN|JLN)\b)"
-    r"|[A-Z]-\d)",
+    r"|[A-Z]-([A-Z\d]{1,2}-)?\d|[A-Z]\.\d)",
     re.I,
 )
+_TAX_ID = re.compile(r"^\W*(GST|SST)\s*(REG\w*\s*)?(NO|ID)\b", re.I)
+_POSTCODE = re.compile(r"^\d{5}(\s*,|\s+[A-Z]|\W*$)", re.I)  # "53300 KL", "47301"
+_NUMBER_ONLY = re.compile(
+    r"^(NO\.?\s*)?[\d\s.,/-]+$", re.I
+)  # "3-1708032", "NO 10256", "31.801.017"
 _COUNTRY_END = re.compile(r"\bMALAYSIA\W*$", re.I)
 _WORD = re.compile(r"[A-Za-z]{2,}")
-_TRAILING_REG = re.compile(r"\s*[(\[][^()\[\]]*\d{3,}[^()\[\]]*[)\]]?\s*$")
+_TRAILING_REG = re.compile(
+    r"\s*([(\[][^()\[\]]*\d{3,}[^()\[\]]*[)\]]?|\b\d{4,}-[A-Z]\b.*|[(\[][A-Z\d]{1,4}[)\]])\W*$"
+)
+_LEADING_NUMBER = re.compile(r"^#\d+\s+")
 
 
 def is_reg_row(text: str) -> bool:
@@ -56,13 +64,16 @@ def _is_junk(text: str) -> bool:
 
 
 def _is_title(row: Row) -> bool:
-    text = row.text
+    return _is_title_text(row.text)
+
+
+def _is_title_text(text: str) -> bool:
     return not (_is_junk(text) or is_reg_row(text) or STOP.search(text) or find_dates(text))
 
 
 def _is_address_start(row: Row) -> bool:
     text = row.text
-    if find_dates(text) or STOP.search(text) or is_reg_row(text):
+    if find_dates(text) or STOP.search(text) or is_reg_row(text) or _NUMBER_ONLY.match(text):
         return False
     return bool(ADDRESS_START.match(text))
 
@@ -74,6 +85,7 @@ def _same_block(upper: Row, lower: Row) -> bool:
 def clean_company(text: str) -> str:
     """Drop a trailing registration number: "AEON CO. (M) BHD (126926-H)" -> "AEON CO. (M) BHD"."""
     previous = None
+    text = _LEADING_NUMBER.sub("", text)
     while previous != text:
         previous, text = text, _TRAILING_REG.sub("", text).strip()
     return text
@@ -104,10 +116,10 @@ def _block_top(rows: Sequence[Row], below: int) -> int | None:
     """The topmost title row of the block of rows that ends right above row `below`."""
     top = None
     i = below - 1
-    while i >= 0 and below - i <= 3 and _same_block(rows[i], rows[i + 1]):
+    while i >= 0 and below - i <= 4 and _same_block(rows[i], rows[i + 1]):
         if _is_title(rows[i]):
             top = i
-        elif not is_reg_row(rows[i].text):
+        elif not (is_reg_row(rows[i].text) or _TAX_ID.search(rows[i].text)):
             break
         i -= 1
     return top
@@ -115,22 +127,24 @@ def _block_top(rows: Sequence[Row], below: int) -> int | None:
 
 def find_company(rows: Sequence[Row]) -> tuple[int, int] | None:
     """First and last row index of the company name, or None."""
-    header = rows[:HEADER_ROWS]
-    for i, row in enumerate(header):
-        if SUFFIX.search(row.text) and _is_title(row):
-            return _grow_company(rows, i, i)
     start = find_address_start(rows, 0)
+    header = rows[: HEADER_ROWS if start is None else start]
+    for i, row in enumerate(header):
+        if SUFFIX.search(row.text) and _is_title_text(clean_company(row.text)):
+            return _grow_company(rows, i, i)
     top = _block_top(rows, start) if start is not None else None
     return None if top is None else (top, top)
 
 
 def find_address_start(rows: Sequence[Row], begin: int) -> int | None:
     limit = min(len(rows), HEADER_ROWS, begin + ADDRESS_SEARCH)
+    titled = False  # a "TAX INVOICE" printed above the shop's name does not end the header
     for i in range(begin, limit):
         if _is_address_start(rows[i]):
             return i
-        if re.search(r"\b(INVOICE|RECEIPT|CASHIER)\b", rows[i].text, re.I):
+        if titled and re.search(r"\b(INVOICE|RECEIPT|CASHIER)\b", rows[i].text, re.I):
             break
+        titled = titled or _is_title(rows[i])
     return None
 
 
@@ -147,7 +161,8 @@ def find_address(rows: Sequence[Row], begin: int) -> tuple[int, int] | None:
     ):
         below = rows[end + 1]
         text = below.text
-        if STOP.search(text) or is_reg_row(text) or find_dates(text) or _is_junk(text):
+        numbered = not _POSTCODE.match(text) and (is_reg_row(text) or _is_junk(text))
+        if STOP.search(text) or find_dates(text) or numbered:
             break
         if not _same_block(rows[end], below):
             break

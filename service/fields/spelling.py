@@ -9,8 +9,15 @@ Only changes the character context makes unambiguous are made:
   "1A/3", "SS21") have no such character;
 - the company suffix misread by one character before BHD, or at the very end ("Sn Bhd",
   "SIN BHD", "BHHD", "S/D") is the suffix;
-- a word of at least 6 letters one edit away from a Malaysian state or territory name, and no
-  closer to anything else in that short list, is that name ("SCLANGOR" -> "SELANGOR").
+- spacing the recogniser lost around the suffix and brackets: "SDNBHD",
+  "D.I.Y.(M)SDN", "INTERNATIONAL·SDN" are spaced as printed ("SDN BHD", "D.I.Y. (M) SDN");
+- a capital I between lower-case letters is an l ("WorId");
+- in an address, a full stop after a word of four letters or more and before the next word is
+  the comma the recogniser read small ("TAMAN DAYA. 81100" -> "TAMAN DAYA, 81100");
+- a word of at least 5 letters (a ":", "_" or "!" the recogniser put for a letter counts as one)
+  one edit away from exactly one word of a short list of Malaysian address words (states and
+  territories, the commonest towns, JALAN / TAMAN / KAWASAN / FLOOR...) and not itself on the
+  list is that word ("SCLANGOR" -> "SELANGOR", "JA:AN" -> "JALAN", "Fleor" -> "Floor").
 
 Case is kept where the change allows it; the scorer compares case-insensitively anyway.
 """
@@ -25,12 +32,27 @@ _AS_LETTER = {"0": "O", "1": "I"}
 _AS_DIGIT = {"O": "0", "o": "0", "I": "1", "l": "1"}
 _SDN_BEFORE_BHD = re.compile(r"\b(S[A-Z0-9]?N|SD|5DN|SON|SIN|SDH)(\.?\s+BHD)\b", re.I)
 _BHD = re.compile(r"\b(BHHD|BHO|8HD|BH0|BIID)\b(\.?)", re.I)
-_SB_END = re.compile(r"\bS/[D8]\s*$", re.I)
-_WORD = re.compile(r"[A-Za-z]{6,}")
+_SB_END = re.compile(r"\b(S/[D8]|5/B)\s*$", re.I)
+_SDN_BHD_JOINED = re.compile(r"\b(SDN)(?=BHD\b)", re.I)
+_BRACKET_OPEN = re.compile(r"(?<=[A-Za-z.])\(")
+_BRACKET_CLOSE = re.compile(r"\)(?=[A-Za-z])")
+_MID_DOT = re.compile(r"(?<=[A-Za-z])[·•](?=[A-Za-z])")
+_STOP_FOR_COMMA = re.compile(r"(?<=[A-Za-z]{4})\.(?=\s+[A-Za-z0-9])")
+_CAPITAL_I_IN_LOWER = re.compile(r"(?<=[a-z])I(?=[a-z])|(?<=[a-z])I\b")
+_WORD = re.compile(r"(?<![\w:!])[A-Za-z][A-Za-z:_!]{3,}[A-Za-z](?![\w:!])")
 PLACES = (
     "JOHOR", "KEDAH", "KELANTAN", "MELAKA", "NEGERI", "SEMBILAN", "PAHANG", "PENANG", "PERAK",
     "PERLIS", "SABAH", "SARAWAK", "SELANGOR", "TERENGGANU", "KUALA", "LUMPUR", "PUTRAJAYA",
     "LABUAN", "MALAYSIA", "DARUL", "EHSAN", "TAKZIM", "PINANG",
+    # the commonest towns
+    "PETALING", "KEMBANGAN", "PUCHONG", "SUBANG", "CHERAS", "KLANG", "KEPONG", "AMPANG",
+    "SETAPAK", "BAHRU", "DAMANSARA", "CYBERJAYA", "SEREMBAN", "RAWANG", "KAJANG", "SEMENYIH",
+    "BANGI", "GOMBAK", "SENTUL", "SEGAMBUT", "BALAKONG", "NILAI",
+    # address words
+    "JALAN", "TAMAN", "KAWASAN", "PERINDUSTRIAN", "INDUSTRIAL", "SEKSYEN", "BANDAR", "LORONG",
+    "PERSIARAN", "LEBUHRAYA", "KAMPUNG", "MUKIM", "SUNGAI", "BUKIT", "PUSAT", "PERNIAGAAN",
+    "PERDAGANGAN", "WISMA", "BANGUNAN", "PLAZA", "GROUND", "FLOOR", "LEVEL",
+    "UTAMA", "INDAH", "PERDANA", "CENTRE", "SQUARE", "BOULEVARD", "SECTION", "BLOCK",
 )  # fmt: skip
 
 
@@ -41,13 +63,22 @@ def fix_confusions(text: str) -> str:
 
 
 def fix_company(text: str) -> str:
+    text = _space_company(text)
     text = _SDN_BEFORE_BHD.sub(lambda m: _cased("SDN", m.group(1)) + m.group(2), text)
     text = _BHD.sub(lambda m: _cased("BHD", m.group(1)) + m.group(2), text)
     return _SB_END.sub("S/B", fix_confusions(text))
 
 
+def _space_company(text: str) -> str:
+    text = _SDN_BHD_JOINED.sub(r"\1 ", text)
+    text = _BRACKET_CLOSE.sub(") ", _BRACKET_OPEN.sub(" (", text))
+    text = _CAPITAL_I_IN_LOWER.sub("l", text)
+    return _MID_DOT.sub(" ", text)
+
+
 def fix_address(text: str) -> str:
-    return _WORD.sub(lambda m: _place(m.group()), fix_confusions(text))
+    text = _WORD.sub(lambda m: _place(m.group()), fix_confusions(text))
+    return _STOP_FOR_COMMA.sub(",", text)
 
 
 def _cased(word: str, like: str) -> str:
@@ -56,6 +87,8 @@ def _cased(word: str, like: str) -> str:
 
 def _place(word: str) -> str:
     upper = word.upper()
+    if len(word) < 7 and upper.isalpha():
+        return word  # short real words sit one edit from these too ("ROUND", "KEDAI", "BLACK")
     near = [p for p in PLACES if _one_edit(upper, p)]
     if upper in PLACES or len(near) != 1:
         return word

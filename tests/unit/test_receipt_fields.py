@@ -180,6 +180,129 @@ def test_total_prefers_the_rounded_total_over_the_gst_summary() -> None:
 
 
 @pytest.mark.parametrize(
+    ("rows", "value"),
+    [
+        # a sign after a colon is still printed with the amount
+        ([("TOTAL AMOUNT:$6.90", ""), ("CASH", "10.00")], "$6.90"),
+        # one row, two labelled amounts: the saving is not the total
+        ([("ITEMS 2", ""), ("TOTAL SAVING 0.00 TOTAL", "77.20"), ("CASH", "100.00")], "77.20"),
+        # a bare DUE and what was tendered (ACCEPTED TOTAL) after it
+        ([("DUE", "7.50"), ("ACCEPTED TOTAL", "10.00"), ("CHANGE", "2.50")], "7.50"),
+        # the tax line says "included in total": it is the tax, not the total
+        ([("TOTAL INCL. GST@6%", "RM 31.20"), ("GST @6% INCLUDED IN TOTAL", "RM 1.77")], "31.20"),
+        # a 0.00 total after rounding is a placeholder; the bare amount under it is paid
+        (
+            [
+                ("ROUNDING", "0.00"),
+                ("TOTAL AFTER ROUNDING", "0.00"),
+                ("", "5.00"),
+                ("CASH", "5.00"),
+            ],
+            "5.00",
+        ),
+        # the ROUNDING row carries the rounded total
+        (
+            [
+                ("TOTAL SALES (INCLUSIVE GST)", "RM 52.08"),
+                ("ROUNDING", "RM 52.10"),
+                ("CASH", "RM 60.00"),
+                ("CHANGE", "RM 7.90"),
+            ],
+            "52.10",
+        ),
+        # a word after ROUNDING that is not a total (the cash tendered) is not taken
+        (
+            [("ROUNDING ADJ", "0.00"), ("RINGGIT", "20.00"), ("TOTAL INCLUSIVE OF TAX", "11.25")],
+            "11.25",
+        ),
+        # no TOTAL word read: the amount paid (cash - change) where it is printed above
+        ([("SUBTOTAL", "28.11"), ("", "29.80"), ("CASH", "50.00"), ("CHANGE", "20.20")], "29.80"),
+    ],
+)
+def test_total_rules(rows: list[tuple[str, str]], value: str) -> None:
+    lines = receipt(
+        "SHOP SDN BHD", ("NASI LEMAK", "9.80"), *[tuple(t for t in r if t) for r in rows]
+    )
+    total = extract_receipt_fields(lines, W, H).total
+    assert total is not None and total.value == value
+
+
+def test_no_total_without_a_keyword_or_payment() -> None:
+    lines = receipt("SHOP SDN BHD", ("NASI LEMAK", "9.80"), ("TEH O", "1.80"))
+    assert extract_receipt_fields(lines, W, H).total is None
+
+
+@pytest.mark.parametrize(
+    ("rows", "company", "address"),
+    [
+        # the shop's name above the address; a SDN BHD printed further down is the owner
+        (
+            [
+                "SANYA STATIONERY SHOP",
+                "NO. 31G, JALAN SETIA 1",
+                "40170 SETIA ALAM",
+                "TEL: 03-3362 4137",
+                "OWNED BY :",
+                "SANYA SUPPLY SDN BHD (1135772-K)",
+            ],
+            "SANYA STATIONERY SHOP",
+            "NO. 31G, JALAN SETIA 1 40170 SETIA ALAM",
+        ),
+        # registration and GST rows between the name and the address are skipped
+        (
+            [
+                "B & C RESTAURANT",
+                "(001610235-P)",
+                "GST NO. : 001800839168",
+                "NO.12,JALAN SS4C/5,PETALING JAYA",
+                "SELANGOR DARUL EHSAN",
+                "TEL : 012-2060 778",
+            ],
+            "B & C RESTAURANT",
+            "NO.12,JALAN SS4C/5,PETALING JAYA SELANGOR DARUL EHSAN",
+        ),
+        # a registration number in the company's row; a postcode row ends the address
+        (
+            [
+                "ACME REALTIES SDN BHD (CO. NO:20154-T)",
+                "LOT 1-0-2, JLN 1/50,",
+                "53000 KL",
+                "TEL: 03-4021 1233",
+            ],
+            "ACME REALTIES SDN BHD",
+            "LOT 1-0-2, JLN 1/50, 53000 KL",
+        ),
+        # "TAX INVOICE" above the name; an unbracketed registration number and branch code after it
+        (
+            [
+                "TAX INVOICE",
+                "KING'S CAKES S/B 273500-U (KSB)",
+                "PT17920, SEKSYEN U9,",
+                "40150 SHAH ALAM",
+            ],
+            "KING'S CAKES S/B",
+            "PT17920, SEKSYEN U9, 40150 SHAH ALAM",
+        ),
+        # a phone-like number is not where the address starts
+        (
+            [
+                "#000002 BAIFU (M) SDN BHD",
+                "(417940-M),",
+                "3-1708032",
+                "A-G-06, DATARAN GLOMAC,",
+                "47301 PJ",
+            ],
+            "BAIFU (M) SDN BHD",
+            "A-G-06, DATARAN GLOMAC, 47301 PJ",
+        ),
+    ],
+)
+def test_header_rules(rows: list[str], company: str, address: str) -> None:
+    values = extract_receipt_fields(receipt(*rows), W, H).values()
+    assert (values["company"], values["address"]) == (company, address)
+
+
+@pytest.mark.parametrize(
     ("text", "value", "iso"),
     [
         ("19/10/2018 20:49:59", "19/10/2018", "2018-10-19"),
