@@ -65,6 +65,11 @@ class Charset:
             raise CharsetError(f"model metadata has no dictionary under key {key!r}")
         return cls.from_text(metadata[key], use_space=use_space)
 
+    @property
+    def space_id(self) -> int:
+        """The space's class (the last one; only meaningful with ``use_space``)."""
+        return len(self._table) - 1
+
     def __len__(self) -> int:
         """Number of model output classes this charset expects (blank included)."""
         return len(self._table)

@@ -55,6 +55,10 @@ class DictionarySpec(_Frozen):
     embedded: str | None = None  # ONNX metadata key holding the symbols, newline-separated
     file: str | None = None  # a FileSpec name of this task holding one symbol per line
     space: bool = True  # a trailing " " class after the symbols (PP-OCR use_space_char)
+    # the space class's probability is multiplied by this (each step renormalised) before
+    # decoding: recognisers trained mostly on Chinese put too little mass on the space between
+    # narrowly spaced Latin words ("SANYUSTATIONERYSHOP"); 1.0 decodes the model as it is
+    space_weight: float = Field(default=1.0, gt=0.0, le=100.0)
 
 
 class Source(_Frozen):

@@ -61,6 +61,7 @@ class RecShape:
     step_margin: int = 2
     turn_ratio: float = 1.0  # h > this x w: also read it turned 90 and 270 degrees...
     turn_margin: float = 0.3  # ...and a turned reading wins only when this much surer
+    space_weight: float = 1.0  # the space class's probability x this before decoding (catalogue)
 
     def stands(self, width: float, height: float) -> bool:
         """A crop this shape is also read turned (vertical text, a word cut out standing up)."""
@@ -73,6 +74,8 @@ class RecShape:
             raise ValueError(f"buckets and overlap must be multiples of step_px={self.step_px}")
         if not 0 < self.overlap < self.buckets[-1] // 2:
             raise ValueError("overlap must be positive and under half the largest bucket")
+        if self.space_weight <= 0:
+            raise ValueError("space_weight must be positive")
 
     def bucket_for(self, width: int) -> int:
         """The smallest bucket that holds ``width`` px (the largest one for a window)."""
@@ -264,6 +267,7 @@ def postprocess(
     step_px: int = 8,
     words: bool = False,
     turn_margin: float = 0.3,
+    space_weight: float = 1.0,
 ) -> list[Recognition]:
     """Per-row outputs -> one Recognition per crop, in crop order. Pure. A crop read in several
     views keeps one reading (``choose``). With ``words``, a reading of the crop as given also
@@ -277,19 +281,38 @@ def postprocess(
     for (crop, view), parts in sorted(windows.items()):
         located = words and view == 0
         steps = line_px[crop, view] / step_px
-        readings[crop][view] = _decode(parts, steps, charset, decoder, located)
+        readings[crop][view] = _decode(parts, steps, charset, decoder, located, space_weight)
     return [choose(r, turn_margin) for r in readings]
 
 
 def _decode(
-    parts: list[tuple[int, TopK]], steps: float, charset: Charset, decoder: Decoder, words: bool
+    parts: list[tuple[int, TopK]],
+    steps: float,
+    charset: Charset,
+    decoder: Decoder,
+    words: bool,
+    space_weight: float = 1.0,
 ) -> Recognition:
     """One reading: its windows spliced where their overlaps agree, decoded once."""
     parts.sort(key=lambda p: p[0])
     table, ids = join_windows([t for _, t in parts], [o for o, _ in parts]).dense()
+    table = weigh_space(table, ids, charset, space_weight)
     subset = charset.subset(ids.tolist())
     text, score = decoder.decode(table, subset)
     return Recognition(text, score, _locate_words(table, subset, steps) if words else ())
+
+
+def weigh_space(
+    table: npt.NDArray[np.float32], ids: npt.NDArray[np.intp], charset: Charset, weight: float
+) -> npt.NDArray[np.float32]:
+    """The (T, U) table over class ``ids`` with the space's probability x ``weight``, each step
+    renormalised (``RecShape.space_weight``); the table itself when there is nothing to weigh."""
+    column = np.flatnonzero(ids == charset.space_id) if charset.use_space else ids[:0]
+    if weight == 1.0 or not column.size:
+        return table
+    out = table.copy()
+    out[:, column] *= weight
+    return out / out.sum(axis=1, keepdims=True)
 
 
 def _locate_words(
@@ -348,8 +371,11 @@ class TextRecognizer:
         decoder: Decoder,
         words: bool = False,
     ) -> list[Recognition]:
-        step, margin = self.shape.step_px, self.shape.turn_margin
-        return postprocess(rows, outputs, n_crops, self.charset, decoder, step, words, margin)
+        s = self.shape
+        return postprocess(
+            rows, outputs, n_crops, self.charset, decoder, s.step_px, words, s.turn_margin,
+            s.space_weight,
+        )  # fmt: skip
 
     def recognize(
         self, crops: Sequence[Pixels], decoder: Decoder = GREEDY, words: bool = False

@@ -157,3 +157,44 @@ def test_reads_rendered_chinese(model: str, v6_rec: TextRecognizer, v4_rec: Text
     lines = ["中文识别", "发票号码12345", "北京市海淀区", "合计金额：人民币伍佰元整", "皖A8Y796"]
     out = rec.recognize([render(t, 32, font=font) for t in lines])
     assert [r.text.strip() for r in out] == lines
+
+
+NARROW = Path("/usr/share/fonts/truetype/liberation/LiberationSansNarrow-Regular.ttf")
+HEADINGS = [
+    ["SANYU", "STATIONERY", "SHOP"], ["FUYI", "MINI", "MARKET"], ["JALAN", "AIR", "PANAS"],
+    ["KUALA", "LUMPUR"], ["GOLDEN", "SCOOP", "SDN", "BHD"], ["MINI", "MARKET"],
+    ["TAMAN", "SRI", "PUTRA"],
+]  # fmt: skip
+
+
+def _spaced(words: list[str], gap: int) -> Image.Image:
+    """A receipt heading in a narrow font with only ``gap`` px between words."""
+    face = ImageFont.truetype(str(NARROW), 32)
+    widths = [int(face.getbbox(w)[2]) for w in words]
+    img = Image.new("RGB", (sum(widths) + gap * (len(words) - 1) + 16, 48), "white")
+    draw, x = ImageDraw.Draw(img), 8
+    for word, width in zip(words, widths, strict=True):
+        draw.text((x, 6), word, font=face, fill="black")
+        x += width + gap
+    return img
+
+
+@pytest.mark.skipif(not NARROW.is_file(), reason="fonts-liberation not installed")
+def test_the_catalogue_space_weight_keeps_narrow_word_gaps() -> None:
+    """PP-OCRv6 under-reads the space of narrowly spaced capitals ("SANYUSTATIONERYSHOP" on a
+    real receipt). Loaded through the catalogue, the set weighs the space class up
+    (``space_weight``) and reads such headings word for word; unweighed it runs words together."""
+    from service.ocr.types import Image as OcrImage
+    from service.runtime.loader import load_pipeline
+    from service.settings import Settings
+
+    settings = Settings(intra_op_threads=2)
+    pipeline = load_pipeline(settings, "ppocr-v6-small")
+    assert pipeline.recognizer.shape.space_weight > 1.0
+    crops = [np.ascontiguousarray(np.asarray(_spaced(w, 4))[:, :, ::-1]) for w in HEADINGS]
+    opts = settings.ocr_options()
+    weighed = [pipeline.read_line(OcrImage(pixels=c, format="RAW"), opts).text for c in crops]
+    assert weighed == [" ".join(w) for w in HEADINGS]
+    plain = TextRecognizer(pipeline.recognizer.engine, pipeline.recognizer.charset, RecShape())
+    unweighed = [r.text for r in plain.recognize(crops)]
+    assert sum(t.count(" ") for t in unweighed) < sum(t.count(" ") for t in weighed)

@@ -25,6 +25,7 @@ from service.ocr.recognize import (
     choose,
     preprocess,
     views,
+    weigh_space,
     window_offsets,
 )
 from service.ocr.types import Pixels, Recognition
@@ -388,3 +389,28 @@ def test_a_turned_reading_must_be_clearly_surer(
 ) -> None:
     readings = {0: Recognition(*upright), 1: Recognition(*turned), 2: Recognition("x", 0.1)}
     assert choose(readings, turn_margin=0.3).text == expected
+
+
+def test_space_weight_lifts_an_under_read_space_and_keeps_each_step_a_distribution() -> None:
+    charset = Charset(["a", "b"], use_space=True)  # classes: blank, a, b, space
+    assert charset.space_id == 3
+    # "a", then a step whose space (0.2) loses to the blank (0.8), then "b"
+    table = np.array(
+        [[0.0, 1.0, 0.0, 0.0], [0.8, 0.0, 0.0, 0.2], [0.0, 0.0, 1.0, 0.0]], dtype=np.float32
+    )
+    ids = np.arange(4)
+    assert greedy_decode(table, charset)[0] == "ab"
+    weighed = weigh_space(table, ids, charset, 12.0)
+    assert greedy_decode(weighed, charset)[0] == "a b"
+    np.testing.assert_allclose(weighed.sum(axis=1), 1.0, rtol=1e-6)
+    assert weigh_space(table, ids, charset, 1.0) is table  # 1.0: the model as it is
+    # a table that never mentions the space class, or a charset without one, is left alone
+    part = table[:, :3]
+    assert weigh_space(part, ids[:3], charset, 12.0) is part
+    no_space = Charset(["a", "b", "c"], use_space=False)
+    assert weigh_space(table, ids, no_space, 12.0) is table
+
+
+def test_space_weight_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="space_weight"):
+        RecShape(space_weight=0.0)
