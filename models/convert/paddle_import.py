@@ -129,11 +129,15 @@ def _spec_for(
                 f"{export.task} input contract {contract} is not supported: the service's "
                 f"{export.task} stage normalises BGR pixels as x / 255 with mean = std = 0.5"
             )
+    # the base set's decoding calibration too: a PP-OCR export under-reads spaces as its base does
+    weight = base.dictionary.space_weight if base.dictionary else 1.0
     return TaskModel(
         format="onnx",
         files=(file,),
         input=contract,
-        dictionary=DictionarySpec(embedded=METADATA_KEY, space=d.space) if d else None,
+        dictionary=DictionarySpec(embedded=METADATA_KEY, space=d.space, space_weight=weight)
+        if d
+        else None,
         labels=labels_from_yml(export.config, base.labels) if export.task == "cls" else None,
     )
 

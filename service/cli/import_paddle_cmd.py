@@ -69,7 +69,10 @@ def _recipe(source: Path, name: str, base: str, opts: dict[str, object]) -> str:
 @click.command("import-paddle")
 @click.argument("source", metavar="DIR", type=click.Path(path_type=Path))
 @click.option("--name", required=True, help="Name of the new model set.")
-@click.option("--base", help="Set supplying missing tasks and input contracts (default: default).")
+@click.option(
+    "--base",
+    help="Set giving missing tasks, input contracts and the rec space weight (default: default).",
+)
 @click.option("--dict", "dict_", type=click.Path(path_type=Path), help="rec dictionary file.")
 @click.option("--samples", type=click.Path(path_type=Path), help="Images for the parity check.")
 @click.option("--atol", type=float, default=DEFAULT_ATOL, show_default=True,
