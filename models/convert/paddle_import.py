@@ -131,13 +131,14 @@ def _spec_for(
             )
     # the base set's decoding calibration too: a PP-OCR export under-reads spaces as its base does
     weight = base.dictionary.space_weight if base.dictionary else 1.0
+    dictionary = (
+        DictionarySpec(embedded=METADATA_KEY, space=d.space, space_weight=weight) if d else None
+    )
     return TaskModel(
         format="onnx",
         files=(file,),
         input=contract,
-        dictionary=DictionarySpec(embedded=METADATA_KEY, space=d.space, space_weight=weight)
-        if d
-        else None,
+        dictionary=dictionary,
         labels=labels_from_yml(export.config, base.labels) if export.task == "cls" else None,
     )
 

@@ -41,9 +41,8 @@ ADDRESS_START = re.compile(
 )
 _TAX_ID = re.compile(r"^\W*(GST|SST)\s*(REG\w*\s*)?(NO|ID)\b", re.I)
 _POSTCODE = re.compile(r"^\d{5}(\s*,|\s+[A-Z]|\W*$)", re.I)  # "53300 KL", "47301"
-_NUMBER_ONLY = re.compile(
-    r"^(NO\.?\s*)?[\d\s.,/-]+$", re.I
-)  # "3-1708032", "NO 10256", "31.801.017"
+# a bare number does not start an address: "3-1708032", "NO 10256", "31.801.017"
+_NUMBER_ONLY = re.compile(r"^(NO\.?\s*)?[\d\s.,/-]+$", re.I)
 _COUNTRY_END = re.compile(r"\bMALAYSIA\W*$", re.I)
 _WORD = re.compile(r"[A-Za-z]{2,}")
 _TRAILING_REG = re.compile(

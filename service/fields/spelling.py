@@ -14,7 +14,7 @@ Only changes the character context makes unambiguous are made:
 - a capital I between lower-case letters is an l ("WorId");
 - in an address, a full stop after a word of four letters or more and before the next word is
   the comma the recogniser read small ("TAMAN DAYA. 81100" -> "TAMAN DAYA, 81100");
-- a word of at least 5 letters (a ":", "_" or "!" the recogniser put for a letter counts as one)
+- a word of at least 7 letters, or of 5 with a ":", "_" or "!" the recogniser put for a letter,
   one edit away from exactly one word of a short list of Malaysian address words (states and
   territories, the commonest towns, JALAN / TAMAN / KAWASAN / FLOOR...) and not itself on the
   list is that word ("SCLANGOR" -> "SELANGOR", "JA:AN" -> "JALAN", "Fleor" -> "Floor").

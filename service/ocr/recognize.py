@@ -264,14 +264,13 @@ def postprocess(
     n_crops: int,
     charset: Charset,
     decoder: Decoder,
-    step_px: int = 8,
+    shape: RecShape = RecShape(),
     words: bool = False,
-    turn_margin: float = 0.3,
-    space_weight: float = 1.0,
 ) -> list[Recognition]:
     """Per-row outputs -> one Recognition per crop, in crop order. Pure. A crop read in several
-    views keeps one reading (``choose``). With ``words``, a reading of the crop as given also
-    says where its words are (``models.codec.words``)."""
+    views keeps one reading (``choose``, by ``shape.turn_margin``). With ``words``, a reading of
+    the crop as given also says where its words are (``models.codec.words``)."""
+    step_px = shape.step_px
     windows: dict[tuple[int, int], list[tuple[int, TopK]]] = defaultdict(list)
     line_px: dict[tuple[int, int], int] = defaultdict(int)  # the resized line's width
     for row, out in zip(rows, outputs, strict=True):
@@ -281,8 +280,8 @@ def postprocess(
     for (crop, view), parts in sorted(windows.items()):
         located = words and view == 0
         steps = line_px[crop, view] / step_px
-        readings[crop][view] = _decode(parts, steps, charset, decoder, located, space_weight)
-    return [choose(r, turn_margin) for r in readings]
+        readings[crop][view] = _decode(parts, steps, charset, decoder, located, shape.space_weight)
+    return [choose(r, shape.turn_margin) for r in readings]
 
 
 def _decode(
@@ -291,7 +290,7 @@ def _decode(
     charset: Charset,
     decoder: Decoder,
     words: bool,
-    space_weight: float = 1.0,
+    space_weight: float,
 ) -> Recognition:
     """One reading: its windows spliced where their overlaps agree, decoded once."""
     parts.sort(key=lambda p: p[0])
@@ -371,11 +370,7 @@ class TextRecognizer:
         decoder: Decoder,
         words: bool = False,
     ) -> list[Recognition]:
-        s = self.shape
-        return postprocess(
-            rows, outputs, n_crops, self.charset, decoder, s.step_px, words, s.turn_margin,
-            s.space_weight,
-        )  # fmt: skip
+        return postprocess(rows, outputs, n_crops, self.charset, decoder, self.shape, words)
 
     def recognize(
         self, crops: Sequence[Pixels], decoder: Decoder = GREEDY, words: bool = False
