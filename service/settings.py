@@ -26,8 +26,9 @@ _PDF, _PDF_LIM = PdfOptions(), PdfLimits()  # and the document layer's (service/
 # OCR_PROFILE=lean: the defaults it changes (an explicit OCR_* value still wins). Chosen one
 # lever at a time by peak RSS, with accuracy checked against the default on every dev set
 # (docs/benchmarks.md, "Lean and fast on CPU"). The detector's activations (~200 B per input
-# pixel) dominate: it runs in strips of at most 512 Ki pixels (a 960 px input instead lost 2
-# points of exact lines on receipts). Without ONNX Runtime's arena and with large buffers mapped
+# pixel) dominate: no call exceeds 512 Ki pixels (a larger page is read shrunk, and a
+# document's small text again at full size in strips; a 960 px input alone lost 2 points of
+# exact lines on receipts). Without ONNX Runtime's arena and with large buffers mapped
 # on their own, freed activations go back to the OS (-50 MB peak); the rest bounds what
 # concurrent requests hold at once.
 LEAN = MappingProxyType(
@@ -52,7 +53,7 @@ class Settings(BaseSettings):
 
     profile: Literal["default", "lean"] = Field(
         "default",
-        description="lean: defaults bounded for ~300 MB peak RSS (detector in strips, smaller "
+        description="lean: defaults bounded for ~300 MB peak RSS (bounded detector calls, smaller "
         "batches, fewer pages and uploads at once: see README, Profiles); explicit settings win.",
     )
 
@@ -222,8 +223,9 @@ class Settings(BaseSettings):
     det_strip_pixels: int = Field(
         0,
         ge=0,
-        description="Detector inputs over this many pixels run in overlapping horizontal strips "
-        "of at most this many (bounds RAM: ~200 B per pixel); 0 = whole image at once.",
+        description="Detector inputs over this many pixels are read shrunk to this many, and a "
+        "document's small text again in overlapping full-size strips of at most this many "
+        "(bounds RAM: ~200 B per pixel); 0 = whole image at once.",
     )
     rec_batch_size: int = Field(16, ge=1, le=256, description="Max crops per rec inference.")
     rec_batch_width: int = Field(

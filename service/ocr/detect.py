@@ -35,11 +35,18 @@ __all__ = [
     "resized_shape",
 ]
 
+_BINARIZE = DetOptions().thresh  # a region of a probability map: as the default options bound it
 DET_ALIGN = 32  # the DB backbone downsamples by 32: both input sides are multiples of it
 DET_MAX_SIDE = 4000  # safety caps, whatever the options ask for: bound tensor size and latency
 DET_MAX_PIXELS = 3200 * 3200
-# Rows of context each strip of a tiled detector run gets above and below the rows it keeps.
+# Rows neighbouring strips of a tiled detector run share (and cross-fade over).
 DET_STRIP_OVERLAP = 128
+# Inputs over the strip bound (docs/benchmarks.md, "Detector strips"): text at least this thick
+# (rows of the full-size input) is read from the whole page shrunk to the bound, not from strips,
+# which see only part of it; a page with fewer thinner regions than this (in the shrunk page) is
+# read shrunk alone: on scene photos that beat both strips and the full-size page.
+DET_LARGE_TEXT_ROWS = 24
+DET_DOCUMENT_REGIONS = 12
 
 
 @dataclass(frozen=True)
@@ -220,10 +227,10 @@ class TextDetector:
 
     def infer(self, tensors: Sequence[Tensor]) -> list[Tensor]:
         """(1, 3, h, w) tensors of one shape -> one probability map each, in one engine call
-        (one call per strip and tensor when they are over ``strip_pixels``)."""
+        (over ``strip_pixels``: each tensor on its own, by ``run_large``)."""
         h, w = tensors[0].shape[2:]
         if 0 < self.strip_pixels < h * w:
-            return [run_in_strips(self.engine, t, self.strip_pixels)[0] for t in tensors]
+            return [run_large(self.engine, t, self.strip_pixels)[0] for t in tensors]
         out = self.engine.run(np.concatenate(tensors))
         if out.shape[0] != len(tensors):
             raise ModelError(f"detector returned {out.shape[0]} maps for {len(tensors)} images")
@@ -234,15 +241,93 @@ class TextDetector:
         return self.postprocess(self.infer([tensor])[0], geometry, opts)
 
 
+def run_large(engine: Engine, tensor: Tensor, max_pixels: int) -> Tensor:
+    """The probability map of a (1, 3, H, W) input over ``max_pixels``, in calls of at most that
+    many pixels. First the whole page shrunk to fit: when it shows fewer than
+    ``DET_DOCUMENT_REGIONS`` small text regions (a photo, a sign), that map is the answer. A
+    document's small text needs full size: strips, with the large text (which a strip would cut)
+    taken from the shrunk page."""
+    h, w = tensor.shape[2:]
+    overview = engine.run(shrink(tensor, max_pixels))
+    large, n_small = text_regions(overview[0, 0], DET_LARGE_TEXT_ROWS * overview.shape[2] / h)
+    if n_small < DET_DOCUMENT_REGIONS:
+        return upsample(overview, (h, w))
+    overview *= large  # only its large text is kept (small, while the strips run)
+    prob = run_in_strips(engine, tensor, max_pixels)
+    if large.any():
+        np.maximum(prob, upsample(overview, (h, w)), out=prob)
+    return prob
+
+
+def shrink(tensor: Tensor, max_pixels: int) -> Tensor:
+    """A (1, C, H, W) input resized (area) to at most ``max_pixels``, sides 32-aligned."""
+    h, w = tensor.shape[2:]
+    f = math.sqrt(max_pixels / (h * w))
+    size = (
+        max(DET_ALIGN, int(w * f) // DET_ALIGN * DET_ALIGN),
+        max(DET_ALIGN, int(h * f) // DET_ALIGN * DET_ALIGN),
+    )
+    hwc = cv2.resize(tensor[0].transpose(1, 2, 0), size, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(hwc.reshape(size[1], size[0], -1).transpose(2, 0, 1)[None])
+
+
+def upsample(prob: Tensor, shape: tuple[int, int]) -> Tensor:
+    """A (1, 1, h, w) map resized (bilinear) to ``shape``."""
+    out = cv2.resize(prob[0, 0], (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+    return out[None, None]
+
+
+def text_regions(prob: Tensor, min_rows: float) -> tuple[Tensor, int]:
+    """(H, W) map -> a 0/1 mask of its text regions at least ``min_rows`` thick (area over the
+    longer side of the bounding box), and how many regions are thinner."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        (prob > _BINARIZE).astype(np.uint8), connectivity=4
+    )
+    thick = stats[:, cv2.CC_STAT_AREA] / np.maximum(1, stats[:, 2:4].max(axis=1))
+    big = thick >= min_rows
+    big[0] = False  # the background
+    return big[labels].astype(np.float32), int(count - 1 - big.sum())
+
+
 def run_in_strips(engine: Engine, tensor: Tensor, max_pixels: int) -> Tensor:
     """The probability map of a (1, 3, H, W) input computed strip by strip: each strip has at
-    most ``max_pixels`` (32-aligned rows), and ``DET_STRIP_OVERLAP`` rows of context above and
-    below the rows it keeps. Peak memory is one strip's; the cost is the overlap's extra rows."""
+    most ``max_pixels`` (32-aligned rows; at least ``DET_STRIP_OVERLAP`` + 32), and neighbouring
+    strips share ``DET_STRIP_OVERLAP`` rows, across which their maps are cross-faded: a strip's
+    weight rises linearly from 0 at its inner edge (where it lacks context) to 1. The detector
+    pools globally, so strips never match the whole map exactly; a hard cut between them broke
+    text at the seam. Peak memory is one strip's; the cost is the overlap's extra rows."""
     h, w = tensor.shape[2:]
-    keep = max(DET_ALIGN, (max_pixels // w - 2 * DET_STRIP_OVERLAP) // DET_ALIGN * DET_ALIGN)
-    parts = []
-    for top in range(0, h, keep):
-        lo, hi = max(0, top - DET_STRIP_OVERLAP), min(h, top + keep + DET_STRIP_OVERLAP)
-        prob = engine.run(tensor[:, :, lo:hi])
-        parts.append(prob[..., top - lo : min(h, top + keep) - lo, :])
-    return np.concatenate(parts, axis=-2)
+    rows = max(DET_STRIP_OVERLAP + DET_ALIGN, max_pixels // w // DET_ALIGN * DET_ALIGN)
+    acc: Tensor | None = None
+    total = np.zeros((h, 1), np.float32)
+    for top in _strip_tops(h, rows):
+        hi = min(h, top + rows)
+        weight = _fade(hi - top, fade_in=top > 0, fade_out=hi < h)
+        prob = engine.run(tensor[:, :, top:hi])
+        if acc is None:
+            acc = np.zeros((*prob.shape[:-2], h, prob.shape[-1]), np.float32)
+        prob *= weight
+        acc[..., top:hi, :] += prob
+        total[top:hi] += weight
+    assert acc is not None  # h > 0: at least one strip ran
+    acc /= total
+    return acc
+
+
+def _strip_tops(h: int, rows: int) -> list[int]:
+    """First rows of strips of ``rows`` rows covering ``h``, ``DET_STRIP_OVERLAP`` shared by
+    neighbours; the last strip ends at the bottom (it shares more when ``h`` falls short)."""
+    step = rows - DET_STRIP_OVERLAP
+    tops = list(range(0, max(1, h - rows + step), step))
+    return [min(top, max(0, h - rows)) for top in tops]
+
+
+def _fade(n: int, fade_in: bool, fade_out: bool) -> Tensor:
+    """(n, 1) weights: linear from 0 over the first / last ``DET_STRIP_OVERLAP`` rows, else 1."""
+    r = np.arange(n, dtype=np.float32)[:, None]
+    weight = np.ones((n, 1), np.float32)
+    if fade_in:
+        weight = np.minimum(weight, r / DET_STRIP_OVERLAP)
+    if fade_out:
+        weight = np.minimum(weight, (n - 1 - r) / DET_STRIP_OVERLAP)
+    return weight
