@@ -130,9 +130,10 @@ def _spec_for(
                 f"{export.task} stage normalises BGR pixels as x / 255 with mean = std = 0.5"
             )
     # the base set's decoding calibration too: a PP-OCR export under-reads spaces as its base does
-    weight = base.dictionary.space_weight if base.dictionary else 1.0
     dictionary = (
-        DictionarySpec(embedded=METADATA_KEY, space=d.space, space_weight=weight) if d else None
+        DictionarySpec(embedded=METADATA_KEY, space=d.space, space_weight=base.space_weight)
+        if d
+        else None
     )
     return TaskModel(
         format="onnx",

@@ -87,6 +87,11 @@ class TaskModel(_Frozen):
     # set's recogniser reads best (PP-OCRv4's detector with PP-OCRv6's recogniser).
     crop_margin: float = Field(0.0, ge=0.0, le=0.5)
 
+    @property
+    def space_weight(self) -> float:
+        """rec: the space class's weight before decoding (``DictionarySpec``); 1 without one."""
+        return self.dictionary.space_weight if self.dictionary else DictionarySpec().space_weight
+
 
 class EngineVerdict(_Frozen):
     """The accuracy gate's verdict on running a set's own files at a lower runtime precision

@@ -249,10 +249,10 @@ def run_large(engine: Engine, tensor: Tensor, max_pixels: int) -> Tensor:
     taken from the shrunk page."""
     h, w = tensor.shape[2:]
     overview = engine.run(shrink(tensor, max_pixels))
-    large, n_small = text_regions(overview[0, 0], DET_LARGE_TEXT_ROWS * overview.shape[2] / h)
-    if n_small < DET_DOCUMENT_REGIONS:
+    labels, large = text_regions(overview[0, 0], DET_LARGE_TEXT_ROWS * overview.shape[2] / h)
+    if (~large[1:]).sum() < DET_DOCUMENT_REGIONS:
         return upsample(overview, (h, w))
-    overview *= large  # only its large text is kept (small, while the strips run)
+    overview *= large[labels]  # only its large text is kept (small, while the strips run)
     prob = run_in_strips(engine, tensor, max_pixels)
     if large.any():
         np.maximum(prob, upsample(overview, (h, w)), out=prob)
@@ -277,16 +277,18 @@ def upsample(prob: Tensor, shape: tuple[int, int]) -> Tensor:
     return out[None, None]
 
 
-def text_regions(prob: Tensor, min_rows: float) -> tuple[Tensor, int]:
-    """(H, W) map -> a 0/1 mask of its text regions at least ``min_rows`` thick (area over the
-    longer side of the bounding box), and how many regions are thinner."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+def text_regions(
+    prob: Tensor, min_rows: float
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.bool_]]:
+    """(H, W) map -> its text regions' labels (0: background) and, per label, whether the region
+    is at least ``min_rows`` thick (area over the longer side of its bounding box)."""
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(
         (prob > _BINARIZE).astype(np.uint8), connectivity=4
     )
     thick = stats[:, cv2.CC_STAT_AREA] / np.maximum(1, stats[:, 2:4].max(axis=1))
-    big = thick >= min_rows
-    big[0] = False  # the background
-    return big[labels].astype(np.float32), int(count - 1 - big.sum())
+    large = thick >= min_rows
+    large[0] = False  # the background
+    return np.asarray(labels, np.int32), large
 
 
 def run_in_strips(engine: Engine, tensor: Tensor, max_pixels: int) -> Tensor:

@@ -175,7 +175,7 @@ def open_set(s: Settings, ms: ModelSet, resolved: ResolvedSet | None = None) -> 
             RecShape(
                 height=rec.spec.input.height or 48,
                 buckets=rec.spec.input.buckets or DEFAULT_BUCKETS,
-                space_weight=rec.spec.dictionary.space_weight if rec.spec.dictionary else 1.0,
+                space_weight=rec.spec.space_weight,
             ),
             max_batch=s.rec_batch_size,
             max_batch_px=s.rec_batch_width,
